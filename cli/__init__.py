@@ -1,0 +1,1 @@
+"""The ``weightscope`` command line (installed as the package ``weightscope_cli``)."""

@@ -1,0 +1,66 @@
+"""weightscope: watch how every weight of a PyTorch model moves during training.
+
+Three parts (see the README):
+
+* **Record** -- :class:`Recorder` streams weight snapshots into a zarr v3 run store.
+* **Analyze** -- :func:`open_run` gives a lazy ``xarray.Dataset``; :mod:`weightscope.analyze`
+  and :mod:`weightscope.plot` turn it into the paper's Figure 1.
+* **Train sparse** -- :mod:`weightscope.sparse` and :mod:`weightscope.kernels`.
+
+Importing ``weightscope`` is cheap and does not import torch, zarr or matplotlib: every
+submodule and name loads on first use.
+
+Examples
+--------
+>>> import weightscope as ws
+>>> callable(ws.open_run)
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from . import errors, schema
+from .errors import WeightscopeError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # offline side (torch-free)
+    "analyze",
+    "errors",
+    "open_run",
+    "plot",
+    "schema",
+    "store",
+    "WeightscopeError",
+    # training side (imports torch)
+    "Recorder",
+    "experiments",
+    "integrations",
+    "kernels",
+    "sparse",
+]
+
+_LAZY_MODULES = {"analyze", "plot", "store", "kernels", "sparse", "integrations", "experiments",
+                 "record"}
+_LAZY_NAMES = {"Recorder": "weightscope.record", "open_run": "weightscope.store"}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import analyze, experiments, integrations, kernels, plot, sparse, store
+    from .record import Recorder
+    from .store import open_run
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    raise AttributeError(f"module 'weightscope' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

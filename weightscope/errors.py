@@ -1,0 +1,102 @@
+"""Exceptions and warnings raised by weightscope.
+
+Every error a user can provoke is a :class:`WeightscopeError` whose message names the rule,
+the value received and the fix. Subclasses also derive from the matching built-in exception
+(``FileNotFoundError``, ``ValueError``...) so generic handlers keep working. The command line
+maps :class:`WeightscopeError` to exit code ``exit_code`` (2 for bad input, 1 for failures)
+and prints the message as one line on stderr.
+
+Examples
+--------
+>>> from weightscope.errors import ConfigError
+>>> try:
+...     raise ConfigError("every must be >= 1; got 0. Pass every=1 or more.")
+... except ValueError as err:
+...     print(err)
+every must be >= 1; got 0. Pass every=1 or more.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AnalysisError",
+    "ConfigError",
+    "IncompleteRunWarning",
+    "MissingExtraError",
+    "NotARunError",
+    "ResumeError",
+    "RunExistsError",
+    "RunNotFoundError",
+    "SchemaError",
+    "ShapeChangedError",
+    "SparseStateError",
+    "StructureError",
+    "WeightscopeError",
+    "WeightscopeWarning",
+    "WriterError",
+]
+
+
+class WeightscopeError(Exception):
+    """Base class of every error weightscope raises on purpose."""
+
+    #: Exit code of the command line when this error reaches it (2 = bad input).
+    exit_code: int = 2
+
+
+class RunNotFoundError(WeightscopeError, FileNotFoundError):
+    """The path given as a run does not exist."""
+
+
+class NotARunError(WeightscopeError, ValueError):
+    """The path exists but is not a weightscope run (not a zarr group with our format attr)."""
+
+
+class SchemaError(WeightscopeError, ValueError):
+    """A run's content does not follow the store format (or is of a newer format version)."""
+
+
+class RunExistsError(WeightscopeError, FileExistsError):
+    """A run already exists at the path and neither ``overwrite`` nor ``resume`` was given."""
+
+
+class ConfigError(WeightscopeError, ValueError):
+    """An argument or configuration value is out of its allowed range."""
+
+
+class StructureError(ConfigError):
+    """A sparsity structure cannot be applied to a layer (or is unknown)."""
+
+
+class ResumeError(WeightscopeError, ValueError):
+    """A run cannot be resumed from the requested step or with the given model."""
+
+
+class ShapeChangedError(WeightscopeError, RuntimeError):
+    """A recorded parameter changed shape during recording."""
+
+
+class SparseStateError(WeightscopeError, RuntimeError):
+    """A sparse-training object was used out of order (e.g. ``step()`` before training)."""
+
+
+class AnalysisError(WeightscopeError, ValueError):
+    """A run cannot be analyzed as asked (too few snapshots, mixed architectures...)."""
+
+
+class MissingExtraError(WeightscopeError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+
+class WriterError(WeightscopeError, RuntimeError):
+    """The background writer failed (disk full, permission lost...); raised at the next call."""
+
+    exit_code = 1
+
+
+class WeightscopeWarning(UserWarning):
+    """Base class of weightscope's warnings (tests turn them into errors)."""
+
+
+class IncompleteRunWarning(WeightscopeWarning):
+    """A run was not closed (crashed or still being written); only its flushed prefix is used."""
