@@ -1,0 +1,142 @@
+"""Sparsity structures: parse ``structure=`` strings and build masks with the kernels.
+
+=================  =============================================================  =========
+structure          participating weights (per layer)                               density
+=================  =============================================================  =========
+``unstructured``   top ``k = max(1, round(d * n))`` by score                       any in (0, 1]
+``block:<b>``      ``b x b`` blocks over (out, in) scored by their max score       any in (0, 1]
+``2:4``            2 of every 4 consecutive weights along the input dimension     0.5 only
+``2:4-2d``         every 4x4 block keeps 2 per row and 2 per column (exact)        0.5 only
+=================  =============================================================  =========
+
+Scores are ``|w|`` for magnitude rewiring; any non-negative score (random numbers, gradient
+magnitudes) works the same way. The masks come from :mod:`weightscope.kernels`, which raise
+:class:`~weightscope.errors.StructureError` for shapes a structure cannot take.
+
+Examples
+--------
+>>> s = parse_structure("block:4", 0.25)
+>>> s.name, s.density, s.block
+('block:4', 0.25, 4)
+>>> parse_structure("2:4", None).density
+0.5
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from weightscope import kernels
+from weightscope.errors import ConfigError, StructureError
+
+__all__ = ["STRUCTURES", "Structure", "parse_structure"]
+
+#: The accepted spellings of ``structure=`` (``<b>`` is a positive block size).
+STRUCTURES = ("unstructured", "block:<b>", "2:4", "2:4-2d")
+
+
+@dataclass(frozen=True)
+class Structure:
+    """A parsed sparsity structure with its density.
+
+    Attributes
+    ----------
+    name : str
+        Canonical spelling (``"unstructured"``, ``"block:4"``, ``"2:4"``, ``"2:4-2d"``).
+    density : float
+        Fraction of participating weights (0.5 for the 2:4 structures).
+    block : int
+        Block size for ``block:<b>``, else 0.
+    """
+
+    name: str
+    density: float
+    block: int = 0
+
+    def mask(self, scores: torch.Tensor) -> torch.Tensor:
+        """Return the bool mask of the highest ``scores`` allowed by the structure.
+
+        Examples
+        --------
+        >>> import torch
+        >>> Structure("2:4", 0.5).mask(torch.tensor([[4.0, 1.0, 3.0, 2.0]]))
+        tensor([[ True, False,  True, False]])
+        """
+        if self.name == "unstructured":
+            return kernels.mask_topk(scores, self.density)
+        if self.name == "2:4":
+            return kernels.mask_24_1d(scores)
+        if self.name == "2:4-2d":
+            return kernels.mask_24_2d(scores)
+        return kernels.mask_blocks(scores, self.block, self.density)
+
+
+def parse_structure(structure: str, density: float | None) -> Structure:
+    """Validate ``structure`` and ``density`` together and return a :class:`Structure`.
+
+    Parameters
+    ----------
+    structure : str
+        One of :data:`STRUCTURES`.
+    density : float or None
+        Fraction of participating weights in (0, 1]. The 2:4 structures fix it to 0.5
+        (``None`` or ``0.5`` accepted); the others require it.
+
+    Raises
+    ------
+    StructureError
+        Unknown structure or bad block size.
+    ConfigError
+        Density out of range, or another density than 0.5 for a 2:4 structure.
+
+    Examples
+    --------
+    >>> parse_structure("unstructured", 0.1)
+    Structure(name='unstructured', density=0.1, block=0)
+    """
+    if not isinstance(structure, str):
+        raise StructureError(
+            f"structure must be a string, one of {', '.join(STRUCTURES)}; got {structure!r}."
+        )
+    if structure in ("2:4", "2:4-2d"):
+        if density is not None and density != 0.5:
+            raise ConfigError(
+                f"structure {structure!r} keeps exactly half of the weights, so density must be "
+                f"0.5; got {density!r}. Pass density=0.5 or density=None."
+            )
+        return Structure(structure, 0.5)
+    block = _parse_block(structure) if structure.startswith("block:") else 0
+    if structure != "unstructured" and block == 0:
+        raise StructureError(
+            f"unknown structure {structure!r}. Use one of {', '.join(STRUCTURES)} "
+            "(e.g. 'block:4')."
+        )
+    return Structure(structure, check_density(density), block)
+
+
+def check_density(density: object) -> float:
+    """Return ``density`` as a float after checking it lies in (0, 1].
+
+    Examples
+    --------
+    >>> check_density(0.25)
+    0.25
+    """
+    ok = isinstance(density, (int, float)) and not isinstance(density, bool)
+    if not ok or not math.isfinite(density) or not 0.0 < density <= 1.0:  # type: ignore[arg-type]
+        raise ConfigError(
+            f"density must be in (0, 1]; got {density!r}. Pass a fraction such as density=0.25."
+        )
+    return float(density)  # type: ignore[arg-type]
+
+
+def _parse_block(structure: str) -> int:
+    text = structure.split(":", 1)[1]
+    if not text.isdigit() or int(text) < 1:
+        raise StructureError(
+            f"block size in {structure!r} must be a positive integer. Use e.g. 'block:4'."
+        )
+    return int(text)
