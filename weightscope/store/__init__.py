@@ -1,1 +1,18 @@
-"""TODO"""
+"""Torch-free zarr I/O of run stores: :func:`open_run` to read, :class:`RunWriter` to write.
+
+Examples
+--------
+>>> from weightscope.store import open_run
+>>> open_run("does/not/exist.zarr")
+Traceback (most recent call last):
+...
+weightscope.errors.RunNotFoundError: no run at 'does/not/exist.zarr': the path does not exist. Check the path, or record a run there with weightscope.Recorder.
+"""
+
+from .layout import Layout, plan_chunks
+from .paths import run_size_bytes
+from .reader import open_run
+from .writer import DEFAULT_BUFFER_BYTES, RunWriter
+
+__all__ = ["DEFAULT_BUFFER_BYTES", "Layout", "RunWriter", "open_run", "plan_chunks",
+           "run_size_bytes"]

@@ -1,0 +1,126 @@
+"""Where each recorded weight lives in a run, and how the run is chunked.
+
+Recorded parameters are packed one after another along the ``weight`` axis (small parameters
+share chunks; there is no array per layer). :class:`Layout` is that packing; :func:`plan_chunks`
+picks the chunk shape of ``w`` from the snapshot size and the writer's memory budget.
+
+Examples
+--------
+>>> lay = Layout.build(["a.weight", "b.weight"], [(4, 3), (2,)], [[0, 5, 7], [0, 1]])
+>>> lay.offsets.tolist(), lay.n_weights
+([0, 3, 5], 5)
+>>> plan_chunks(n_weights=1_000_000, buffer_bytes=256 * 2**20)
+(32, 65536)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = ["Layout", "plan_chunks"]
+
+#: Target size of one chunk of ``w`` before compression.
+TARGET_CHUNK_BYTES = 8 * 2**20
+#: Most snapshots in one chunk (taller chunks make the per-step flush coarser).
+MAX_CHUNK_STEPS = 256
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Packing of recorded parameters along the ``weight`` axis.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Parameter names, in store order.
+    shapes : tuple of tuple of int
+        Full shape of each parameter.
+    indices : tuple of numpy.ndarray
+        Sorted flat indices of the recorded elements of each parameter.
+    """
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    indices: tuple[np.ndarray, ...]
+
+    @classmethod
+    def build(
+        cls,
+        names: Sequence[str],
+        shapes: Sequence[Sequence[int]],
+        indices: Sequence[Sequence[int] | np.ndarray],
+    ) -> Layout:
+        """Build a layout from names, shapes and recorded flat indices."""
+        idx = tuple(np.asarray(i, dtype=np.int64) for i in indices)
+        return cls(tuple(names), tuple(tuple(int(d) for d in s) for s in shapes), idx)
+
+    @property
+    def numel(self) -> np.ndarray:
+        """Elements of each parameter (recorded or not)."""
+        return np.array([int(np.prod(s, dtype=np.int64)) for s in self.shapes], dtype=np.int64)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Recorded elements of each parameter."""
+        return np.array([len(i) for i in self.indices], dtype=np.int64)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Start of each parameter along ``weight``, plus the total at the end."""
+        return np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+
+    @property
+    def n_weights(self) -> int:
+        """Total recorded weights (length of the ``weight`` axis)."""
+        return int(self.counts.sum())
+
+    def param_id(self) -> np.ndarray:
+        """The ``param_id`` coordinate: which parameter each recorded weight belongs to."""
+        return np.repeat(np.arange(len(self.names), dtype=np.int32), self.counts)
+
+    def index(self) -> np.ndarray:
+        """The ``index`` coordinate: flat index of each weight inside its parameter."""
+        if not self.indices:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate(self.indices).astype(np.int64)
+
+    def is_full(self, i: int) -> bool:
+        """Whether every element of parameter ``i`` is recorded."""
+        return len(self.indices[i]) == int(self.numel[i])
+
+
+def plan_chunks(n_weights: int, buffer_bytes: int, itemsize: int = 4) -> tuple[int, int]:
+    """Chunk shape ``(steps, weights)`` of ``w`` for a snapshot of ``n_weights`` values.
+
+    The writer double-buffers one chunk row (``steps`` snapshots of every weight), so the
+    steps per chunk are the largest power of two such that two rows fit in ``buffer_bytes``
+    (at least 1, at most :data:`MAX_CHUNK_STEPS`). The weights per chunk then make a chunk about
+    :data:`TARGET_CHUNK_BYTES` (a power of two, at least 4096, at most the snapshot).
+
+    Parameters
+    ----------
+    n_weights : int
+        Recorded weights per snapshot.
+    buffer_bytes : int
+        Memory budget of the writer's host buffer.
+    itemsize : int, optional
+        Bytes per stored value.
+
+    Returns
+    -------
+    tuple of int
+        ``(steps_per_chunk, weights_per_chunk)``.
+    """
+    if n_weights < 1:
+        raise ConfigError(f"a run must record at least one weight; got {n_weights}.")
+    row = n_weights * itemsize
+    fit = int(np.clip(buffer_bytes // (2 * row), 1, MAX_CHUNK_STEPS))
+    steps = 1 << (fit.bit_length() - 1)  # round down to a power of two
+    per_chunk = max(TARGET_CHUNK_BYTES // (steps * itemsize), 4096)
+    weights = 1 << (int(per_chunk).bit_length() - 1)  # round down to a power of two
+    return steps, int(min(weights, n_weights))

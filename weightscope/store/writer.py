@@ -1,0 +1,292 @@
+"""Synchronous, torch-free writer of one run store (format version 1).
+
+The Recorder's background thread drives a :class:`RunWriter`: it writes whole chunk rows of
+snapshots and blocks of per-iteration values, then :meth:`RunWriter.commit` publishes the new
+valid lengths. Arrays grow geometrically along ``step``/``iteration`` (metadata only, never
+per step); every zarr key is replaced atomically, and the valid lengths are committed only
+after the data they cover is stored, so a crash at any moment leaves a readable prefix.
+
+Examples
+--------
+>>> import numpy as np, tempfile, os
+>>> from weightscope.store import Layout, RunWriter, open_run
+>>> path = os.path.join(tempfile.mkdtemp(), "run.zarr")
+>>> lay = Layout.build(["fc.weight"], [(2, 3)], [np.arange(6)])
+>>> wr = RunWriter.create(path, lay, attrs={"every": 1, "sample": None})
+>>> wr.write_snapshots(0, np.array([0, 1]), np.ones((2, 6), np.float32))
+>>> wr.write_iterations(0, np.array([1]), distance=np.array([[0.0]]))
+>>> wr.commit(valid_steps=2, valid_iterations=1)
+>>> wr.finish(total_steps=1)
+>>> open_run(path).sizes["step"]
+2
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from typing import Any
+
+import numpy as np
+import zarr
+
+from .. import schema
+from ..errors import NotARunError, RunExistsError, RunNotFoundError
+from . import paths
+from .codecs import weight_compressors
+from .layout import Layout, plan_chunks
+
+__all__ = ["DEFAULT_BUFFER_BYTES", "RunWriter"]
+
+DEFAULT_BUFFER_BYTES = 256 * 2**20
+_ITER_CHUNK_VALUES = 2**18  # values per chunk of the (iteration, param) arrays
+
+
+class RunWriter:
+    """Write one run: snapshots along ``step``, per-iteration values along ``iteration``.
+
+    Use :meth:`create` for a new run and :meth:`reopen` to continue one. Not thread-safe:
+    exactly one thread (the Recorder's writer thread) calls it.
+    """
+
+    def __init__(self, group: zarr.Group, layout: Layout) -> None:
+        self.group = group
+        self.layout = layout
+        self._arrays: dict[str, zarr.Array] = {
+            name: group[name] for name in group.array_keys()  # type: ignore[misc]
+        }
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def create(
+        cls,
+        path: paths.PathLike,
+        layout: Layout,
+        *,
+        attrs: dict[str, Any],
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+        has_mask: bool = False,
+        overwrite: bool = False,
+        storage_options: dict[str, Any] | None = None,
+    ) -> RunWriter:
+        """Create a new run at ``path`` (see the module docstring for an example).
+
+        Raises
+        ------
+        RunExistsError
+            Something exists at ``path`` and ``overwrite`` is False, or it is not a run
+            (weightscope never deletes what it did not write).
+        """
+        _check_target(path, overwrite, storage_options)
+        group = paths.open_group(path, "w", storage_options)
+        steps, weights = plan_chunks(layout.n_weights, buffer_bytes)
+        cap = steps * max(1, -(-64 // steps))
+        _create_weight_arrays(group, layout, steps, weights, cap, has_mask)
+        _create_iteration_arrays(group, len(layout.names))
+        group.attrs.put(_initial_attrs(layout, attrs))
+        return cls(group, layout)
+
+    @classmethod
+    def reopen(
+        cls, path: paths.PathLike, storage_options: dict[str, Any] | None = None
+    ) -> RunWriter:
+        """Open an existing run for appending (the Recorder checks it matches the model)."""
+        group = paths.open_group(path, "r+", storage_options)
+        schema.check_format_version(dict(group.attrs), f"'{path}'")
+        layout = Layout.build(
+            [str(n) for n in group[schema.PARAM][:]],
+            list(group.attrs[schema.PARAM_SHAPES].values()),
+            _split_index(group),
+        )
+        return cls(group, layout)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The run's group attributes (a copy)."""
+        return dict(self.group.attrs)
+
+    @property
+    def chunk_steps(self) -> int:
+        """Snapshots per chunk of ``w``."""
+        return int(self._arrays[schema.W].chunks[0])
+
+    @property
+    def has_mask(self) -> bool:
+        """Whether the run stores ``mask`` snapshots."""
+        return schema.MASK in self._arrays
+
+    def read_rows(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Read back stored snapshots ``[start, stop)`` (``w``, ``step``, ``mask`` if any)."""
+        names = [schema.W, schema.STEP] + ([schema.MASK] if self.has_mask else [])
+        return {n: self._arrays[n][start:stop] for n in names}
+
+    def read_iterations(self, stop: int) -> dict[str, np.ndarray]:
+        """Read back the per-iteration arrays up to ``stop``."""
+        return {n: a[:stop] for n, a in self._arrays.items() if a.metadata.dimension_names
+                and a.metadata.dimension_names[0] == schema.ITERATION}
+
+    # ------------------------------------------------------------------ writing
+    def write_snapshots(
+        self, row: int, steps: np.ndarray, w: np.ndarray, mask: np.ndarray | None = None
+    ) -> None:
+        """Store snapshots ``w`` (shape ``(n, weights)``) taken at ``steps`` from row ``row``."""
+        stop = row + len(steps)
+        self._ensure_rows([schema.W, schema.STEP, schema.MASK], stop)
+        self._arrays[schema.W][row:stop] = w
+        if mask is not None:
+            self._arrays[schema.MASK][row:stop] = mask
+        self._arrays[schema.STEP][row:stop] = steps
+
+    def write_iterations(
+        self,
+        row: int,
+        iterations: np.ndarray,
+        distance: np.ndarray | None = None,
+        loss: np.ndarray | None = None,
+        lr: np.ndarray | None = None,
+    ) -> None:
+        """Store per-iteration values (``distance`` has shape ``(n, params)``) from ``row``."""
+        stop = row + len(iterations)
+        values = {schema.DISTANCE: distance, schema.LOSS: loss, schema.LR: lr}
+        for name, value in values.items():
+            if value is not None and name not in self._arrays and np.isfinite(value).any():
+                self._arrays[name] = _create_iteration_var(self.group, name, len(self.layout.names))
+        self._ensure_rows([schema.ITERATION, *values], stop)
+        self._arrays[schema.ITERATION][row:stop] = iterations
+        for name, value in values.items():
+            if value is not None and name in self._arrays:
+                self._arrays[name][row:stop] = value
+
+    def commit(self, valid_steps: int, valid_iterations: int, **attrs: Any) -> None:
+        """Publish new valid lengths (call only once the data they cover is written)."""
+        self.group.attrs.update(
+            {schema.VALID_STEPS: int(valid_steps), schema.VALID_ITERATIONS: int(valid_iterations),
+             **attrs}
+        )
+
+    def finish(self, total_steps: int) -> None:
+        """Mark the run complete (the last call on a run)."""
+        self.group.attrs.update({schema.TOTAL_STEPS: int(total_steps), schema.COMPLETE: True})
+
+    def _ensure_rows(self, names: list[str], stop: int) -> None:
+        """Grow the named arrays geometrically so that ``stop`` rows fit."""
+        for name in names:
+            arr = self._arrays.get(name)
+            if arr is None or arr.shape[0] >= stop:
+                continue
+            chunk = arr.chunks[0]
+            cap = max(2 * arr.shape[0], stop)
+            arr.resize((-(-cap // chunk) * chunk, *arr.shape[1:]))
+
+
+def _check_target(
+    path: paths.PathLike, overwrite: bool, storage_options: dict[str, Any] | None
+) -> None:
+    if not paths.exists(path, storage_options):
+        return
+    if not overwrite:
+        raise RunExistsError(
+            f"a run already exists at '{path}'; pass overwrite=True to replace it, "
+            "resume=True to continue it, or choose another path."
+        )
+    if not _is_empty_dir(path) and not _is_zarr_group(path, storage_options):
+        raise RunExistsError(
+            f"'{path}' exists and is not a weightscope run; overwrite=True only replaces runs. "
+            "Choose another path or remove it yourself."
+        )
+
+
+def _is_empty_dir(path: paths.PathLike) -> bool:
+    local = paths._local(path)
+    return not paths.is_url(path) and local.is_dir() and not any(local.iterdir())
+
+
+def _is_zarr_group(path: paths.PathLike, storage_options: dict[str, Any] | None) -> bool:
+    try:
+        paths.open_group(path, "r", storage_options)
+    except (RunNotFoundError, NotARunError):
+        return False
+    return True
+
+
+def _split_index(group: zarr.Group) -> list[np.ndarray]:
+    index = group[schema.INDEX][:]
+    counts = np.bincount(group[schema.PARAM_ID][:], minlength=group[schema.PARAM].shape[0])
+    return np.split(index, np.cumsum(counts)[:-1])
+
+
+def _create_weight_arrays(
+    group: zarr.Group, layout: Layout, steps: int, weights: int, cap: int, has_mask: bool
+) -> None:
+    n = layout.n_weights
+    group.create_array(
+        schema.W, shape=(cap, n), chunks=(steps, weights), dtype="float32",
+        fill_value=np.nan, compressors=weight_compressors(), dimension_names=(schema.STEP,
+                                                                              schema.WEIGHT),
+    )
+    if has_mask:
+        group.create_array(
+            schema.MASK, shape=(cap, n), chunks=(steps, weights), dtype="bool",
+            fill_value=False, dimension_names=(schema.STEP, schema.WEIGHT),
+        )
+    group.create_array(schema.STEP, shape=(cap,), chunks=(max(steps, 1024),), dtype="int64",
+                       fill_value=-1, dimension_names=(schema.STEP,))
+    p = len(layout.names)
+    names = group.create_array(schema.PARAM, shape=(p,), chunks=(max(p, 1),), dtype=str,
+                               dimension_names=(schema.PARAM,))
+    names[:] = np.array(layout.names, dtype=object)
+    group.create_array(schema.NUMEL, data=layout.numel, chunks=(max(p, 1),),
+                       dimension_names=(schema.PARAM,))
+    group.create_array(schema.PARAM_ID, data=layout.param_id(), chunks=(weights,),
+                       dimension_names=(schema.WEIGHT,))
+    group.create_array(schema.INDEX, data=layout.index(), chunks=(weights,),
+                       dimension_names=(schema.WEIGHT,))
+
+
+def _iteration_chunk(n_params: int) -> int:
+    return int(max(64, min(4096, _ITER_CHUNK_VALUES // max(n_params, 1))))
+
+
+def _create_iteration_arrays(group: zarr.Group, n_params: int) -> None:
+    chunk = _iteration_chunk(n_params)
+    group.create_array(schema.ITERATION, shape=(chunk,), chunks=(chunk,), dtype="int64",
+                       fill_value=-1, dimension_names=(schema.ITERATION,))
+
+
+def _create_iteration_var(group: zarr.Group, name: str, n_params: int) -> zarr.Array:
+    cap = group[schema.ITERATION].shape[0]
+    chunk = _iteration_chunk(n_params)
+    if name == schema.DISTANCE:
+        return group.create_array(name, shape=(cap, n_params), chunks=(chunk, max(n_params, 1)),
+                                  dtype="float64", fill_value=np.nan,
+                                  dimension_names=(schema.ITERATION, schema.PARAM))
+    return group.create_array(name, shape=(cap,), chunks=(chunk,), dtype="float64",
+                              fill_value=np.nan, dimension_names=(schema.ITERATION,))
+
+
+def _initial_attrs(layout: Layout, attrs: dict[str, Any]) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        schema.COMPLETE: False,
+        schema.EVERY: None,
+        schema.SAMPLE: None,
+        schema.TOTAL_STEPS: None,
+        schema.CREATED: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        schema.VERSIONS: _versions(),
+        schema.SPARSE: None,
+        schema.PARAM_SHAPES: {n: list(s) for n, s in zip(layout.names, layout.shapes)},
+        schema.VALID_STEPS: 0,
+        schema.VALID_ITERATIONS: 0,
+        schema.NONFINITE: 0,
+    }
+    base.update(attrs)
+    base[schema.VERSIONS] = {**_versions(), **attrs.get(schema.VERSIONS, {})}
+    base[schema.FORMAT_ATTR] = schema.FORMAT_VERSION
+    return base
+
+
+def _versions() -> dict[str, str]:
+    from .. import __version__
+
+    return {"weightscope": __version__, "python": platform.python_version(),
+            "numpy": np.__version__, "zarr": zarr.__version__}
