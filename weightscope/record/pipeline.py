@@ -1,0 +1,232 @@
+"""The Recorder's bounded host buffer and background writer thread.
+
+The training thread fills rows of a *slot* (one chunk row of ``w``: ``chunk_steps`` snapshots
+of every recorded weight); a full slot goes to the writer thread, which stores it with a
+:class:`~weightscope.store.RunWriter` and then returns it to the pool. There are two slots, so
+writing one overlaps filling the other; when both are busy the training thread waits (data is
+never dropped). Rows older than ``flush_seconds`` are stored even if their slot is not full.
+A writer failure is kept and raised in the training thread at its next call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import schema
+from ..errors import WriterError
+from ..store import RunWriter
+
+__all__ = ["Pipeline"]
+
+_N_SLOTS = 2
+
+
+@dataclass
+class _Slot:
+    w: torch.Tensor
+    mask: torch.Tensor | None
+    steps: np.ndarray
+    times: np.ndarray
+    events: list[Any]
+    row0: int = 0
+    n: int = 0  # rows filled by the training thread
+    written: int = 0  # rows stored by the writer thread
+
+
+@dataclass
+class _Counters:
+    rows: int  # committed snapshot rows
+    iterations: int  # committed iteration rows
+    nonfinite: int
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Slots + writer thread for one run (see the module docstring).
+
+    Parameters
+    ----------
+    writer : RunWriter
+        The store being written.
+    n_weights : int
+        Recorded weights per snapshot.
+    has_mask : bool
+        Whether snapshots carry a sparse mask.
+    pin : bool
+        Allocate slots in pinned memory (CUDA models: non-blocking copies).
+    flush_seconds : float
+        Longest time a snapshot waits in memory before it is stored.
+    row0, iteration0, nonfinite0 : int
+        Where the run continues (non-zero when resuming).
+    """
+
+    def __init__(self, writer: RunWriter, n_weights: int, *, has_mask: bool, pin: bool,
+                 flush_seconds: float, row0: int = 0, iteration0: int = 0,
+                 nonfinite0: int = 0) -> None:
+        self.writer = writer
+        self.flush_seconds = float(flush_seconds)
+        c = writer.chunk_steps
+        self._free = [self._new_slot(c, n_weights, has_mask, pin) for _ in range(_N_SLOTS)]
+        self._filling: _Slot | None = None
+        self._next_row = row0
+        self._jobs: deque[tuple[str, Any]] = deque()
+        self._cond = threading.Condition()
+        self._error: BaseException | None = None
+        self._done = _Counters(row0, iteration0, nonfinite0)
+        self._thread = threading.Thread(target=self._run, name="weightscope-writer", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _new_slot(c: int, n: int, has_mask: bool, pin: bool) -> _Slot:
+        w = torch.empty((c, n), dtype=torch.float32, pin_memory=pin)
+        mask = torch.empty((c, n), dtype=torch.bool, pin_memory=pin) if has_mask else None
+        return _Slot(w, mask, np.zeros(c, np.int64), np.zeros(c), [None] * c)
+
+    # ------------------------------------------------------------------ training thread
+    @property
+    def rows_committed(self) -> int:
+        """Snapshot rows stored and committed so far."""
+        return self._done.rows
+
+    @property
+    def nonfinite(self) -> int:
+        """Non-finite values among the stored snapshots."""
+        return self._done.nonfinite
+
+    def check(self) -> None:
+        """Raise :class:`WriterError` if the writer thread failed."""
+        if self._error is not None:
+            raise WriterError(
+                f"the background writer failed: {self._error!r}. The run holds the snapshots "
+                f"committed before the failure ({self._done.rows} rows); fix the storage "
+                "(space, permissions) and continue with resume=True."
+            ) from self._error
+
+    def next_row(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Host rows (weights, mask) for the next snapshot; waits if both slots are busy."""
+        with self._cond:
+            self.check()
+            if self._filling is None:
+                while not self._free:
+                    self._cond.wait(0.5)
+                    self.check()
+                slot = self._free.pop()
+                slot.row0, slot.n, slot.written = self._next_row, 0, 0
+                self._next_row += len(slot.steps)
+                self._filling = slot
+            slot = self._filling
+            mask = slot.mask[slot.n] if slot.mask is not None else None
+            return slot.w[slot.n], mask
+
+    def row_done(self, step: int, event: Any = None) -> None:
+        """Mark the row returned by :meth:`next_row` as filled with the snapshot of ``step``."""
+        with self._cond:
+            slot = self._filling
+            if slot is None:
+                raise RuntimeError("row_done() without next_row()")  # internal misuse
+            slot.steps[slot.n], slot.times[slot.n], slot.events[slot.n] = (
+                step, time.monotonic(), event)
+            slot.n += 1
+            if slot.n == len(slot.steps):
+                self._jobs.append(("slot", slot))
+                self._filling = None
+            self._cond.notify_all()
+
+    def push_iterations(self, row: int, values: dict[str, np.ndarray], event: Any = None) -> None:
+        """Queue per-iteration values (``iterations``, ``distance``, ``loss``, ``lr``)."""
+        with self._cond:
+            self.check()
+            self._jobs.append(("iterations", (row, values, event)))
+            self._cond.notify_all()
+
+    def close(self, total_steps: int | None, attrs: dict[str, Any] | None = None) -> None:
+        """Store everything pending; mark the run complete unless ``total_steps`` is None."""
+        with self._cond:
+            self._jobs.append(("finish", (total_steps, attrs or {})))
+            self._cond.notify_all()
+        self._thread.join()
+        self.check()
+
+    # ------------------------------------------------------------------ writer thread
+    def _run(self) -> None:
+        try:
+            while True:
+                kind, payload = self._next_job()
+                if kind == "finish":
+                    self._finish(*payload)
+                    return
+                getattr(self, f"_do_{kind}")(payload)
+        except BaseException as err:  # kept and raised in the training thread
+            with self._cond:
+                self._error = err
+                self._cond.notify_all()
+
+    def _next_job(self) -> tuple[str, Any]:
+        with self._cond:
+            while not self._jobs:
+                wait = self._flush_wait()
+                if wait is not None and wait <= 0:
+                    return "partial", (self._filling, self._filling.n)  # type: ignore[union-attr]
+                self._cond.wait(wait)
+            return self._jobs.popleft()
+
+    def _flush_wait(self) -> float | None:
+        slot = self._filling
+        if slot is None or slot.n <= slot.written:
+            return None
+        return float(slot.times[slot.written]) + self.flush_seconds - time.monotonic()
+
+    def _do_slot(self, slot: _Slot) -> None:
+        self._store_rows(slot, len(slot.steps))
+        with self._cond:
+            self._free.append(slot)
+            self._cond.notify_all()
+
+    def _do_partial(self, payload: tuple[_Slot, int]) -> None:
+        self._store_rows(*payload)
+
+    def _store_rows(self, slot: _Slot, stop: int) -> None:
+        start = slot.written
+        if stop <= start:
+            return
+        if slot.events[stop - 1] is not None:
+            slot.events[stop - 1].synchronize()
+        w = slot.w[start:stop].numpy()
+        mask = slot.mask[start:stop].numpy() if slot.mask is not None else None
+        self.writer.write_snapshots(slot.row0 + start, slot.steps[start:stop], w, mask)
+        slot.written = stop
+        self._done.nonfinite += int(w.size - np.count_nonzero(np.isfinite(w)))
+        self._done.rows = slot.row0 + stop
+        self._commit()
+
+    def _do_iterations(self, payload: tuple[int, dict[str, np.ndarray], Any]) -> None:
+        row, values, event = payload
+        if event is not None:
+            event.synchronize()
+        values = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in values.items()}
+        iterations = values.pop("iterations")
+        self.writer.write_iterations(row, iterations, **values)
+        self._done.iterations = row + len(iterations)
+        self._commit()
+
+    def _commit(self) -> None:
+        self.writer.commit(self._done.rows, self._done.iterations,
+                           **{schema.NONFINITE: self._done.nonfinite})
+
+    def _finish(self, total_steps: int | None, attrs: dict[str, Any]) -> None:
+        while self._jobs:  # everything queued before the finish request
+            kind, payload = self._jobs.popleft()
+            getattr(self, f"_do_{kind}")(payload)
+        if self._filling is not None:
+            self._store_rows(self._filling, self._filling.n)
+        if attrs:
+            self.writer.group.attrs.update(attrs)
+        if total_steps is not None:
+            self.writer.finish(total_steps)

@@ -1,0 +1,350 @@
+"""The Recorder: stream weight snapshots of a training run into a zarr run store.
+
+Examples
+--------
+>>> import os, tempfile, torch
+>>> from torch import nn
+>>> import weightscope as ws
+>>> model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+>>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+>>> path = os.path.join(tempfile.mkdtemp(), "run.zarr")
+>>> with ws.Recorder(path, model, every=2) as rec:
+...     _ = rec.attach(opt)
+...     for _ in range(5):
+...         opt.zero_grad()
+...         model(torch.randn(4, 8)).pow(2).mean().backward()
+...         opt.step()
+>>> ds = ws.open_run(path)
+>>> ds.step.values.tolist(), bool(ds.attrs["complete"])
+([0, 2, 4, 5], True)
+"""
+
+from __future__ import annotations
+
+import atexit
+import weakref
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import schema
+from ..errors import ConfigError
+from ..store import DEFAULT_BUFFER_BYTES, Layout, RunWriter, paths
+from .capture import Capture, DistanceTracker
+from .pipeline import Pipeline
+from .resume import ResumePoint, check_same_layout, check_weights, find_resume_point
+from .selection import ParamSpec, Sample, check_sample, sample_indices, select_params
+
+__all__ = ["Recorder"]
+
+_ITER_BLOCK = 1024  # iterations buffered on the device before they go to the writer
+_OPEN: weakref.WeakSet[Recorder] = weakref.WeakSet()
+
+
+class Recorder:
+    """Record weight snapshots, exact search distance, loss and lr of a training run.
+
+    Snapshots are taken at step 0 (construction), every ``every`` optimizer steps, and at
+    :meth:`close`. A background thread compresses and writes them; the training thread only
+    copies the recorded elements into a bounded host buffer.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Where the run goes: a directory (``run.zarr``) or an fsspec URL.
+    model : torch.nn.Module
+        The model being trained.
+    every : int, default 10
+        Snapshot interval in optimizer steps.
+    params : None, list of str, or callable, optional
+        Which parameters: ``None`` = the weight of every Linear and Conv1d/2d/3d; a list of
+        parameter names; or a predicate ``f(name, module) -> bool``.
+    sample : None, int or float, optional
+        ``None`` = all elements; ``n`` = that many elements per parameter, uniformly at
+        random with a seed from the parameter's name; ``f`` in (0, 1] = that fraction.
+    track_distance : bool, default True
+        Measure ``sum |w(s) - w(s-1)|`` over all elements of each recorded parameter at
+        every step (of ``mask * w`` for sparse layers).
+    overwrite : bool, default False
+        Replace an existing run at ``path``.
+    resume : bool or int, default False
+        Continue an existing run: ``True`` from its last usable snapshot, or from the
+        snapshot at the given step. The model must hold that snapshot's weights.
+    flush_seconds : float, default 10.0
+        Longest time a snapshot stays in memory before it is written.
+    buffer_mb : float, default 256
+        Host memory for buffered snapshots (two chunk rows); larger runs get shorter chunks.
+    storage_options : dict, optional
+        fsspec options for URLs.
+
+    Raises
+    ------
+    RunExistsError
+        ``path`` exists and neither ``overwrite`` nor ``resume`` is set.
+    ConfigError
+        An argument is out of range, or ``params`` matches nothing.
+    """
+
+    def __init__(self, path: paths.PathLike, model: nn.Module, every: int = 10,
+                 params: ParamSpec = None, sample: Sample = None, track_distance: bool = True,
+                 overwrite: bool = False, resume: bool | int = False,
+                 flush_seconds: float = 10.0, *, buffer_mb: float = 256,
+                 storage_options: dict[str, Any] | None = None) -> None:
+        _check_args(every, flush_seconds, buffer_mb, overwrite, resume)
+        self.path, self.every, self.sample = path, int(every), check_sample(sample)
+        self._selected = select_params(model, params)
+        self.layout = _layout(self._selected, self.sample)
+        self._capture = Capture(self._selected, self.layout)
+        self._sparse = _sparse_config(model)
+        resuming = resume is not False and paths.exists(path, storage_options)
+        if resuming:
+            writer, point, nonfinite = self._reopen(path, resume, storage_options)
+        else:
+            writer = RunWriter.create(
+                path, self.layout, attrs=self._attrs(), has_mask=self._capture.has_mask,
+                buffer_bytes=int(buffer_mb * 2**20), overwrite=overwrite,
+                storage_options=storage_options)
+            point, nonfinite = ResumePoint(step=0, row=-1), 0
+        self._writer = writer
+        self._distance = DistanceTracker(self._selected) if track_distance else None
+        self._pipeline = Pipeline(
+            writer, self.layout.n_weights, has_mask=self._capture.has_mask,
+            pin=self._capture.device.type == "cuda", flush_seconds=flush_seconds,
+            row0=point.row + 1, iteration0=point.step, nonfinite0=nonfinite)
+        self._step, self._closed, self._hook = point.step, False, None
+        self._init_iteration_block(track_distance)
+        if not resuming:
+            self._snapshot()
+        _OPEN.add(self)
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def step_count(self) -> int:
+        """Optimizer steps recorded so far."""
+        return self._step
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` (or an abort) has run."""
+        return self._closed
+
+    def attach(self, optimizer: torch.optim.Optimizer) -> Recorder:
+        """Record after every ``optimizer.step()`` (also reads its learning rate)."""
+        self._check_open()
+        if self._hook is not None:
+            self._hook.remove()
+        self._hook = optimizer.register_step_post_hook(
+            lambda opt, args, kwargs: self.step(lr=_read_lr(opt)))
+        return self
+
+    def step(self, loss: float | torch.Tensor | None = None, lr: float | None = None) -> None:
+        """Record one optimizer step: call right after ``optimizer.step()``.
+
+        Parameters
+        ----------
+        loss : float or Tensor, optional
+            The step's training loss (a tensor stays on its device; no sync).
+        lr : float, optional
+            The step's learning rate (read from the optimizer when attached).
+        """
+        self._check_open()
+        self._pipeline.check()
+        if self._snapshot_pending or self._iter_n == _ITER_BLOCK:
+            self._handoff_iterations()
+        self._capture.check_shapes()
+        self._step += 1
+        k = self._iter_n
+        if self._distance is not None:
+            self._distance.update(self._iter_dist[k])
+        self._iter_n += 1
+        if loss is not None:
+            self.log(loss=loss)
+        if lr is not None:
+            self._iter_lr[k] = float(lr)
+        if self._step % self.every == 0:
+            self._snapshot()
+
+    def log(self, loss: float | torch.Tensor) -> None:
+        """Attach ``loss`` to the most recent optimizer step (handy with :meth:`attach`)."""
+        self._check_open()
+        if self._iter_n == 0:
+            raise ConfigError(
+                "log(loss=...) attaches a loss to the last optimizer step, but no step has been "
+                "recorded since the run started; call it after optimizer.step()."
+            )
+        value = loss.detach().reshape(-1) if isinstance(loss, torch.Tensor) else None
+        if value is not None and value.numel() != 1:
+            raise ConfigError(f"loss must be a scalar; got a tensor of shape "
+                              f"{tuple(loss.shape)}. Pass loss.mean() or loss.item().")
+        target = self._iter_loss[self._iter_n - 1]
+        if value is not None:
+            target.copy_(value[0])
+        else:
+            target.fill_(float(loss))
+        self._loss_seen = True
+
+    def close(self) -> None:
+        """Take the final snapshot, write everything, and mark the run complete."""
+        if self._closed:
+            return
+        if self._step % self.every != 0:
+            self._snapshot()
+        self._shutdown(total_steps=self._step)
+
+    def abort(self) -> None:
+        """Write everything recorded so far but leave the run incomplete (resumable)."""
+        if not self._closed:
+            self._shutdown(total_steps=None)
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"step {self._step}"
+        return (f"Recorder({str(self.path)!r}, every={self.every}, "
+                f"params={len(self.layout.names)}, weights={self.layout.n_weights}, {state})")
+
+    # ------------------------------------------------------------------ internals
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConfigError(f"this Recorder of '{self.path}' is closed; create a new one "
+                              "(resume=True continues the run).")
+
+    def _attrs(self) -> dict[str, Any]:
+        return {schema.EVERY: self.every, schema.SAMPLE: self.sample,
+                schema.SPARSE: self._sparse, schema.VERSIONS: {"torch": torch.__version__}}
+
+    def _reopen(self, path: paths.PathLike, resume: bool | int,
+                storage_options: dict[str, Any] | None) -> tuple[RunWriter, ResumePoint, int]:
+        writer = RunWriter.reopen(path, storage_options)
+        check_same_layout(writer.layout, self.layout, self.every,
+                          int(writer.attrs.get(schema.EVERY, self.every)))
+        point = find_resume_point(writer, resume)
+        current = torch.empty(self.layout.n_weights, dtype=torch.float32)
+        self._capture.copy_into(current)
+        check_weights(writer, point, current.numpy())
+        nonfinite = _count_nonfinite(writer, point.row + 1)
+        writer.commit(point.row + 1, point.step, **{
+            schema.COMPLETE: False, schema.TOTAL_STEPS: None, schema.NONFINITE: nonfinite})
+        return writer, point, nonfinite
+
+    def _init_iteration_block(self, track_distance: bool) -> None:
+        device, p = self._capture.device, len(self.layout.names)
+        self._iter_dist = torch.full((_ITER_BLOCK, p), float("nan"), dtype=torch.float64,
+                                     device=device)
+        self._iter_loss = torch.full((_ITER_BLOCK,), float("nan"), dtype=torch.float64,
+                                     device=device)
+        self._iter_lr = np.full(_ITER_BLOCK, np.nan)
+        self._iter_n, self._loss_seen, self._snapshot_pending = 0, False, False
+        self._track_distance = track_distance
+
+    def _snapshot(self) -> None:
+        w_row, mask_row = self._pipeline.next_row()
+        self._capture.copy_into(w_row, mask_row)
+        event = None
+        if self._capture.device.type == "cuda":
+            event = torch.cuda.Event()
+            event.record()
+        self._pipeline.row_done(self._step, event)
+        self._snapshot_pending = True
+
+    def _handoff_iterations(self) -> None:
+        """Send the buffered per-iteration values to the writer thread."""
+        k, self._snapshot_pending = self._iter_n, False
+        if k == 0:
+            return
+        first = self._step - k + 1
+        values: dict[str, Any] = {"iterations": np.arange(first, self._step + 1, dtype=np.int64),
+                                  "lr": self._iter_lr[:k].copy()}
+        if self._track_distance:
+            values["distance"] = _to_host(self._iter_dist[:k])
+        if self._loss_seen:
+            values["loss"] = _to_host(self._iter_loss[:k])
+        event = None
+        if self._capture.device.type == "cuda":
+            event = torch.cuda.Event()
+            event.record()
+        self._pipeline.push_iterations(first - 1, values, event)
+        self._iter_loss.fill_(float("nan"))
+        self._iter_lr[:] = np.nan
+        self._iter_n = 0
+
+    def _shutdown(self, total_steps: int | None) -> None:
+        self._closed = True
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        _OPEN.discard(self)
+        try:
+            self._handoff_iterations()
+        finally:
+            self._pipeline.close(total_steps)
+
+
+def _check_args(every: Any, flush_seconds: float, buffer_mb: float, overwrite: bool,
+                resume: bool | int) -> None:
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ConfigError(f"every must be an int >= 1 (snapshot interval in optimizer steps); "
+                          f"got {every!r}. Pass e.g. every=10.")
+    if not flush_seconds > 0:
+        raise ConfigError(f"flush_seconds must be > 0; got {flush_seconds}. Pass e.g. 10.0.")
+    if not buffer_mb > 0:
+        raise ConfigError(f"buffer_mb must be > 0; got {buffer_mb}. Pass e.g. 256.")
+    if overwrite and resume is not False:
+        raise ConfigError("overwrite=True and resume= exclude each other: overwrite replaces the "
+                          "run, resume continues it. Pass only one.")
+
+
+def _layout(selected: list[Any], sample: Sample) -> Layout:
+    names = [s.name for s in selected]
+    shapes = [tuple(s.tensor.shape) for s in selected]
+    indices = [sample_indices(s.name, s.tensor.numel(), sample) for s in selected]
+    return Layout.build(names, shapes, indices)
+
+
+def _sparse_config(model: nn.Module) -> dict[str, Any] | None:
+    try:
+        from ..sparse import get_sparsifier
+    except ImportError:
+        return None
+    sp = get_sparsifier(model)
+    return None if sp is None else dict(sp.config)
+
+
+def _read_lr(optimizer: torch.optim.Optimizer) -> float | None:
+    lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
+    return None if lr is None else float(lr)
+
+
+def _to_host(t: torch.Tensor) -> torch.Tensor:
+    if t.device.type == "cpu":
+        return t.clone()
+    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+    return host.copy_(t, non_blocking=True)
+
+
+def _count_nonfinite(writer: RunWriter, rows: int) -> int:
+    if int(writer.attrs.get(schema.NONFINITE, 0)) == 0 or rows == 0:
+        return 0
+    import dask.array as da
+
+    w = da.from_zarr(writer.group[schema.W])[:rows]
+    return int((~da.isfinite(w)).sum().compute())
+
+
+@atexit.register
+def _abort_open_recorders() -> None:
+    """At interpreter exit, store what unclosed Recorders hold (runs stay incomplete)."""
+    for rec in list(_OPEN):
+        try:
+            rec.abort()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass

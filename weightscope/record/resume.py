@@ -1,0 +1,95 @@
+"""Continuing a crashed or closed run (``Recorder(..., resume=True)``).
+
+A run is resumed from one of its snapshots: by default the last one whose per-iteration data
+(distance, loss, lr) is also stored, or the step given as ``resume=<step>``. Everything after
+it is dropped (its rows are overwritten as training continues), and the model passed to the
+Recorder must hold exactly the weights of that snapshot, i.e. the checkpoint of that step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import schema
+from ..errors import ResumeError
+from ..store import Layout, RunWriter
+
+__all__ = ["ResumePoint", "find_resume_point", "check_same_layout"]
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a resumed run continues: after snapshot ``row`` taken at optimizer ``step``."""
+
+    step: int
+    row: int
+
+
+def check_same_layout(stored: Layout, now: Layout, every: int, stored_every: int) -> None:
+    """Raise :class:`ResumeError` unless the model records exactly what the run holds."""
+    if stored.names != now.names or stored.shapes != now.shapes:
+        raise ResumeError(
+            "resume=True needs the model the run was recorded from: the run holds "
+            f"{_summary(stored)} but the model gives {_summary(now)}. Pass the same model and "
+            "params=..., or record a new run."
+        )
+    if any(not np.array_equal(a, b) for a, b in zip(stored.indices, now.indices)):
+        raise ResumeError(
+            "resume=True needs the same sample= as the run was recorded with (the recorded "
+            "elements differ). Pass the original sample= value."
+        )
+    if every != stored_every:
+        raise ResumeError(
+            f"resume=True needs the run's every={stored_every}; got every={every}. "
+            f"Pass every={stored_every}."
+        )
+
+
+def _summary(layout: Layout) -> str:
+    return ", ".join(f"{n}{list(s)}" for n, s in zip(layout.names, layout.shapes))
+
+
+def find_resume_point(writer: RunWriter, resume: bool | int) -> ResumePoint:
+    """The snapshot a run continues from (see the module docstring)."""
+    attrs = writer.attrs
+    rows = int(attrs.get(schema.VALID_STEPS, 0))
+    iterations = int(attrs.get(schema.VALID_ITERATIONS, 0))
+    steps = writer.read_rows(0, rows)[schema.STEP] if rows else np.zeros(0, np.int64)
+    usable = np.flatnonzero(steps <= iterations)
+    if resume is True:
+        if not len(usable):
+            raise ResumeError(
+                f"the run at '{writer.group.store}' holds no snapshot to resume from; "
+                "record it again with overwrite=True."
+            )
+        row = int(usable[-1])
+        return ResumePoint(int(steps[row]), row)
+    hits = np.flatnonzero(steps == int(resume))
+    if not len(hits) or hits[0] not in usable:
+        valid = steps[usable]
+        raise ResumeError(
+            f"resume={resume} must be a step with a stored snapshot (and its iterations); the "
+            f"run can resume at steps {_preview(valid)}. Pass one of them, or resume=True "
+            "for the last."
+        )
+    return ResumePoint(int(resume), int(hits[0]))
+
+
+def _preview(steps: np.ndarray) -> str:
+    if len(steps) <= 8:
+        return str(steps.tolist())
+    return f"[{steps[0]}, {steps[1]}, ..., {steps[-1]}] ({len(steps)} in all)"
+
+
+def check_weights(writer: RunWriter, point: ResumePoint, current: np.ndarray) -> None:
+    """Raise :class:`ResumeError` unless ``current`` equals the stored snapshot bit for bit."""
+    stored = writer.read_rows(point.row, point.row + 1)[schema.W][0]
+    if not np.array_equal(stored.view(np.uint32), current.view(np.uint32)):
+        changed = int(np.count_nonzero(stored.view(np.uint32) != current.view(np.uint32)))
+        raise ResumeError(
+            f"the model's weights differ from the run's snapshot at step {point.step} "
+            f"({changed} of {stored.size} recorded values); load the checkpoint of step "
+            f"{point.step} before resuming, or pass resume=<the step of your checkpoint>."
+        )
