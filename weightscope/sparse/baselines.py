@@ -102,7 +102,7 @@ class Lottery(Method):
     >>> model = nn.Linear(16, 4)
     >>> trained = {"weight": torch.arange(64.0).view(4, 16), "bias": torch.zeros(4)}
     >>> sp = sparsify(model, 0.25, method=Lottery(trained, rewind=model.state_dict()))
-    >>> bool(model.weight_mask[:, 12:].all()), int(model.weight_mask.sum())
+    >>> bool(model.weight_mask[3].all()), int(model.weight_mask.sum())  # 48..63 are largest
     (True, 16)
     """
 
@@ -195,7 +195,9 @@ class _DropGrow(Method):
     rewire_every: int = 100
 
     def __post_init__(self) -> None:
-        _check_float("fraction", self.fraction, 0.0, 1.0, hi_open=False)
+        if _check_float("fraction", self.fraction, 0.0, 1.0, hi_open=False) == 0.0:
+            raise ConfigError(f"{self.name} fraction must be in (0, 1]; got 0.0. Pass e.g. "
+                              "fraction=0.3 (use Static for a mask that never changes).")
         _check_int("rewire_every", self.rewire_every, 1)
 
     def check(self, structure: Structure, total_steps: int | None) -> None:
