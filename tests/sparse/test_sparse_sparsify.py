@@ -266,3 +266,13 @@ def test_remove_restores_plain_layers_holding_m_times_w() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nn.Sequential(*model).load_state_dict(model.state_dict())
+
+
+def test_uninitialized_lazy_layers_stay_dense_with_a_warning() -> None:
+    model = nn.Sequential(nn.Linear(16, 16), nn.LazyLinear(4))
+    with pytest.warns(ExcludedLayerWarning, match=r"\['1'\] stay dense: their lazy weights"):
+        sp = sparsify(model, 0.5)
+    assert sp.layers == ["0"]
+    model(torch.randn(2, 16))
+    sp.remove()
+    assert sparsify(model, 0.5).layers == ["0", "1"]  # initialized now

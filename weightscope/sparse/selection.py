@@ -8,8 +8,9 @@ excludes, through :func:`default_exclude`:
   divisible by 16,
 * grouped and depthwise convolutions (``groups != 1``).
 
-The output projection of :class:`torch.nn.MultiheadAttention` is never masked: attention uses
-its weight directly, bypassing the layer's forward, so a mask would have no effect.
+Lazy layers are skipped until a forward pass has initialized them. The output projection of
+:class:`torch.nn.MultiheadAttention` is never masked: attention uses its weight directly,
+bypassing the layer's forward, so a mask would have no effect.
 
 Examples
 --------
@@ -23,11 +24,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import torch
 from torch import nn
 
 from weightscope.errors import ConfigError
 
-__all__ = ["ExcludeArg", "default_exclude", "input_dim", "is_candidate", "select_layers"]
+__all__ = [
+    "ExcludeArg",
+    "default_exclude",
+    "input_dim",
+    "is_candidate",
+    "is_lazy",
+    "select_layers",
+]
 
 #: ``exclude=`` accepts names (extending the default rules) or a predicate (replacing them).
 ExcludeArg = Sequence[str] | Callable[[str, nn.Module], bool] | None
@@ -36,8 +45,19 @@ _CANDIDATES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def is_candidate(module: nn.Module) -> bool:
-    """Return True for Linear and Conv1d/2d/3d modules (and their subclasses)."""
-    return isinstance(module, _CANDIDATES)
+    """Return True for Linear and Conv1d/2d/3d modules (and subclasses) with a weight.
+
+    Lazy modules (``nn.LazyLinear``...) are candidates only once a forward pass has
+    initialized their weight.
+    """
+    if not isinstance(module, _CANDIDATES):
+        return False
+    return isinstance(module.weight, torch.Tensor) and not is_lazy(module)
+
+
+def is_lazy(module: nn.Module) -> bool:
+    """Return True for a Linear/Conv module whose weight is still uninitialized (lazy)."""
+    return isinstance(getattr(module, "weight", None), nn.parameter.UninitializedParameter)
 
 
 def input_dim(module: nn.Module) -> int:

@@ -25,7 +25,7 @@ from weightscope.errors import ConfigError, SparseStateError, StructureError, We
 
 from .layers import is_sparse, sparse_class_for
 from .methods import Method, Search
-from .selection import ExcludeArg, select_layers
+from .selection import ExcludeArg, is_lazy, select_layers
 from .sparsifier import Sparsifier, get_sparsifier
 from .structures import Structure, parse_structure
 
@@ -107,6 +107,7 @@ def sparsify(
             "this model is already sparsified. Call sp.remove() (sp = get_sparsifier(model)) "
             "before sparsifying it again."
         )
+    _warn_lazy(model)
     selected = _usable(select_layers(model, exclude, layers), explicit=layers is not None)
     method.prepare(model, selected)
     seed = method.seed
@@ -136,6 +137,17 @@ def _refuse_or_warn(name: str, reason: str, explicit: bool) -> None:
     warnings.warn(
         f"layer {name!r} stays dense: {reason}", ExcludedLayerWarning, stacklevel=4
     )
+
+
+def _warn_lazy(model: nn.Module) -> None:
+    lazy = [name for name, module in model.named_modules() if is_lazy(module)]
+    if lazy:
+        warnings.warn(
+            f"layers {lazy!r} stay dense: their lazy weights are not initialized yet. Run one "
+            "forward pass before sparsify() to include them.",
+            ExcludedLayerWarning,
+            stacklevel=3,
+        )
 
 
 def _usable(
