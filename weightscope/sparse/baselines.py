@@ -63,7 +63,7 @@ class Static(Method):
     ) -> torch.Tensor:
         w = module.weight.detach()
         if self.init == "magnitude":
-            return structure.mask(w.abs())
+            return structure.mask(w)
         scores = torch.rand(w.shape, generator=generator, dtype=torch.float32)
         return structure.mask(scores.to(w.device))
 
@@ -142,7 +142,7 @@ class Lottery(Method):
     ) -> torch.Tensor:
         key = f"{name}.weight" if name else "weight"
         trained = self.trained[key].detach().to(module.weight.device)
-        return structure.mask(trained.abs())
+        return structure.mask(trained)
 
     def params(self) -> dict[str, Any]:
         return {"rewind": self.rewind is not None, "rewind_step": self.rewind_step}

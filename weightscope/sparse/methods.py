@@ -56,7 +56,7 @@ def rewire_by_magnitude(module: nn.Module, structure: Structure) -> None:
     tensor([[False,  True, False,  True]])
     """
     with torch.no_grad():
-        module.weight_mask.copy_(structure.mask(module.weight.detach().abs()))
+        module.weight_mask.copy_(structure.mask(module.weight.detach()))
 
 
 def zero_nonparticipating(module: nn.Module) -> None:
@@ -126,7 +126,7 @@ class Method:
         self, name: str, module: nn.Module, structure: Structure, generator: torch.Generator
     ) -> torch.Tensor:
         """Return the mask of ``module`` at sparsify time (default: from ``|w|`` at init)."""
-        return structure.mask(module.weight.detach().abs())
+        return structure.mask(module.weight.detach())
 
     def zeroes_nonparticipating(self, step: int, total_steps: int | None) -> bool:
         """Whether non-participating weights are held at zero after optimizer step ``step``."""

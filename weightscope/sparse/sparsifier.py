@@ -274,7 +274,7 @@ class Sparsifier:
         if prefix + "weight_mask" in state_dict or not isinstance(weight, torch.Tensor):
             return
         try:
-            mask = self.structure.mask(weight.detach().abs())
+            mask = self.structure.mask(weight.detach())
         except StructureError:
             return  # wrong shape: let load_state_dict report the size mismatch
         state_dict[prefix + "weight_mask"] = mask

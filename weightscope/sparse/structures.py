@@ -9,8 +9,9 @@ structure          participating weights (per layer)                            
 ``2:4-2d``         every 4x4 block keeps 2 per row and 2 per column (exact)        0.5 only
 =================  =============================================================  =========
 
-Scores are ``|w|`` for magnitude rewiring; any non-negative score (random numbers, gradient
-magnitudes) works the same way. The masks come from :mod:`weightscope.kernels`, which raise
+The kernels rank by magnitude ``|x|``, so :meth:`Structure.mask` takes the weight itself for
+magnitude rewiring, and any non-negative score (random numbers, gradient magnitudes) for the
+other criteria. The masks come from :mod:`weightscope.kernels`, which raise
 :class:`~weightscope.errors.StructureError` for shapes a structure cannot take.
 
 Examples
@@ -57,7 +58,7 @@ class Structure:
     block: int = 0
 
     def mask(self, scores: torch.Tensor) -> torch.Tensor:
-        """Return the bool mask of the highest ``scores`` allowed by the structure.
+        """Return the bool mask of the largest ``|scores|`` allowed by the structure.
 
         Examples
         --------
