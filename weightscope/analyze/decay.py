@@ -1,0 +1,257 @@
+"""Decay time of every recorded weight, and its median per final-magnitude bin.
+
+For one weight's series ``x_0 .. x_{T-1}`` on the uniform snapshot grid (steps ``0, k, 2k...``)
+``rho(tau)`` is the Pearson correlation of ``x[0:T-tau]`` and ``x[tau:T]`` and ``Delta`` is the
+smallest ``tau`` in ``1..max_lag`` with ``rho(tau) <= 0`` (paper section 2.3, DESIGN.md section
+4). :func:`decay_time` reports ``Delta * every / last grid step``, a fraction of training;
+:func:`decay_by_magnitude` gives its median and interquartile range in equal-count bins of the
+final ``|w|`` (the paper's Figure 1, right).
+
+:func:`decay_time` is lazy on dask-backed runs: it builds one task per block of weights, each
+holding the whole time axis of its block (memory is bounded by the block, not the run), and
+nothing is read until the caller computes the result (``.compute()``, ``.values``).
+
+Examples
+--------
+>>> import numpy as np, xarray as xr
+>>> from weightscope import schema
+>>> t = np.arange(41)
+>>> w = np.stack([np.cos(2 * np.pi * t / 20), t / 40], axis=1).astype(np.float32)
+>>> ds = xr.Dataset(
+...     {schema.W: ((schema.STEP, schema.WEIGHT), w), schema.NUMEL: ((schema.PARAM,), [2])},
+...     coords={schema.STEP: t * 10, schema.PARAM: ["fc.weight"],
+...             schema.PARAM_ID: ((schema.WEIGHT,), np.zeros(2, np.int32)),
+...             schema.INDEX: ((schema.WEIGHT,), np.arange(2))},
+...     attrs={schema.FORMAT_ATTR: 1, schema.EVERY: 10, schema.COMPLETE: True})
+>>> dt = decay_time(ds)
+>>> dt.values.round(3).tolist(), dt.censored.values.tolist()
+([0.125, 0.95], [False, True])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .. import schema
+from ..errors import AnalysisError, ConfigError
+from ._decay_kernel import check_max_lag, decay_kernel
+
+__all__ = ["decay_by_magnitude", "decay_time"]
+
+CENSORED = "censored"
+BIN = "bin"
+
+
+def decay_time(
+    ds: xr.Dataset, param: str | None = None, max_lag: int | None = None
+) -> xr.DataArray:
+    """Decay time of every recorded weight, in fraction of training.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A run as returned by :func:`weightscope.open_run`.
+    param : str, optional
+        Keep only the weights of this parameter (default: all, in store order).
+    max_lag : int, optional
+        Largest lag tried, in snapshots, in ``1..T-2`` (default ``T - 3``: windows of >= 3
+        points), ``T`` the number of uniformly spaced snapshots.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``decay_time`` (weight): ``Delta * every / last grid step``; NaN for constant or
+        non-finite series. Coordinates ``param_id``, ``index`` and ``censored`` (True where no
+        lag crossed: the value is ``max_lag`` in fraction units, a lower bound). Lazy (dask)
+        when ``ds`` is; compute it with ``.compute()``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown ``param`` or ``max_lag`` out of range.
+    AnalysisError
+        Fewer than 4 uniformly spaced snapshots, or a gap in the grid.
+
+    Examples
+    --------
+    See the module docstring.
+    """
+    w, every, last = _grid_series(ds, param)
+    lag = check_max_lag(w.sizes[schema.STEP], max_lag)
+    lazy = w.chunks is not None
+    if lazy:
+        w = w.chunk({schema.STEP: -1})
+    delta, censored = xr.apply_ufunc(
+        _kernel_wt,
+        w,
+        input_core_dims=[[schema.STEP]],
+        output_core_dims=[[], []],
+        dask="parallelized",
+        output_dtypes=[np.float64, bool],
+        kwargs={"max_lag": lag, "workers": 1 if lazy else -1},
+    )
+    out = (delta * (every / last)).rename("decay_time")
+    out = out.assign_coords({CENSORED: censored})
+    out.attrs = {"long_name": "decay time", "units": "fraction of training", "max_lag": lag,
+                 schema.EVERY: every, "last_grid_step": last}
+    if param is not None:
+        out.attrs["param"] = param
+    return out
+
+
+def _kernel_wt(x_wt: np.ndarray, max_lag: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel on a (weight, step) block, as apply_ufunc hands it over."""
+    return decay_kernel(x_wt.T, max_lag, workers=workers)
+
+
+def _grid_series(ds: xr.Dataset, param: str | None) -> tuple[xr.DataArray, int, int]:
+    """``w`` on the uniform grid (off-grid snapshots dropped), ``every`` and the last step."""
+    every = _every(ds)
+    steps = np.asarray(ds[schema.STEP].values, dtype=np.int64)
+    on_grid = np.flatnonzero(steps % every == 0)
+    grid = steps[on_grid]
+    if grid.size >= 2 and np.any(np.diff(grid) != every):
+        gap = int(np.flatnonzero(np.diff(grid) != every)[0])
+        raise AnalysisError(
+            f"the uniform snapshot grid must have a step every {every}; got {grid[gap]} then "
+            f"{grid[gap + 1]}. The run is missing snapshots: re-record it or open it again."
+        )
+    if grid.size < 4 or grid[-1] <= 0:
+        raise AnalysisError(
+            "the decay time needs at least 4 uniformly spaced snapshots (steps that are "
+            f"multiples of every={every}) ending after step 0; got steps {grid.tolist()[:8]}. "
+            "Record more steps or use a smaller `every`."
+        )
+    w = ds[schema.W].isel({schema.STEP: _as_slice(on_grid)})
+    if param is not None:
+        w = w.isel({schema.WEIGHT: _as_slice(_param_weights(ds, param))})
+    return w, every, int(grid[-1])
+
+
+def _every(ds: xr.Dataset) -> int:
+    every = ds.attrs.get(schema.EVERY)
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise AnalysisError(
+            f"the run's '{schema.EVERY}' attribute must be an integer >= 1; got {every!r}. "
+            "Open runs with weightscope.open_run."
+        )
+    return int(every)
+
+
+def _param_weights(ds: xr.Dataset, param: str) -> np.ndarray:
+    """Positions along ``weight`` of the recorded weights of ``param``."""
+    names = [str(p) for p in ds[schema.PARAM].values]
+    if param not in names:
+        raise ConfigError(
+            f"param must be one of the recorded parameters {names}; got {param!r}. "
+            "Pass one of those names (or param=None for all weights)."
+        )
+    return np.flatnonzero(np.asarray(ds[schema.PARAM_ID].values) == names.index(param))
+
+
+def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
+    """A slice for a run of consecutive positions (cheap on dask), else the positions."""
+    if idx.size and idx[-1] - idx[0] == idx.size - 1:
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
+def decay_by_magnitude(
+    ds: xr.Dataset, param: str | None = None, bins: int = 20
+) -> xr.DataArray:
+    """Median decay time per equal-count bin of final ``|w|``, within one parameter.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A run as returned by :func:`weightscope.open_run`.
+    param : str, optional
+        The parameter; default: the one with the most recorded weights.
+    bins : int
+        Number of bins (>= 1). Weights are ranked by final ``|w|`` (the last snapshot, on or
+        off the grid) and split into ``bins`` groups whose sizes differ by at most one.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``decay_time_median`` (bin), in fraction of training, with coordinates ``q25``,
+        ``q75`` (interquartile range), ``count``, ``censored`` (censored weights per bin),
+        ``magnitude`` (median final ``|w|`` of the bin: its center), ``magnitude_lo`` and
+        ``magnitude_hi`` (smallest and largest final ``|w|``: its edges). Weights whose decay
+        time or final magnitude is NaN are left out; ``attrs["excluded_nan"]`` counts them.
+
+    Raises
+    ------
+    ConfigError
+        ``bins`` < 1 or unknown ``param``.
+    AnalysisError
+        Fewer usable weights than bins (and the errors of :func:`decay_time`).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from weightscope import schema
+    >>> rng = np.random.default_rng(0)
+    >>> w = np.cumsum(rng.normal(size=(30, 8)), axis=0).astype(np.float32)
+    >>> ds = xr.Dataset(
+    ...     {schema.W: ((schema.STEP, schema.WEIGHT), w),
+    ...      schema.NUMEL: ((schema.PARAM,), [8])},
+    ...     coords={schema.STEP: np.arange(30), schema.PARAM: ["fc.weight"],
+    ...             schema.PARAM_ID: ((schema.WEIGHT,), np.zeros(8, np.int32)),
+    ...             schema.INDEX: ((schema.WEIGHT,), np.arange(8))},
+    ...     attrs={schema.FORMAT_ATTR: 1, schema.EVERY: 1, schema.COMPLETE: True})
+    >>> decay_by_magnitude(ds, bins=2)["count"].values.tolist()
+    [4, 4]
+    """
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ConfigError(f"bins must be an integer >= 1; got {bins!r}. Pass e.g. bins=20.")
+    name = _largest_param(ds) if param is None else param
+    delta = decay_time(ds, param=name).compute()
+    steps = np.asarray(ds[schema.STEP].values)
+    final = ds[schema.W].isel({schema.STEP: int(np.argmax(steps)),
+                               schema.WEIGHT: _as_slice(_param_weights(ds, name))})
+    magnitude = np.abs(np.asarray(final.values, dtype=np.float64))
+    usable = np.isfinite(delta.values) & np.isfinite(magnitude)
+    if usable.sum() < bins:
+        raise AnalysisError(
+            f"bins={bins} needs at least {bins} weights with a finite decay time and final "
+            f"magnitude; parameter {name!r} has {int(usable.sum())} "
+            f"({int((~usable).sum())} excluded as NaN). Pass bins<={max(1, int(usable.sum()))}."
+        )
+    return _binned(delta[usable], magnitude[usable], bins, name, int((~usable).sum()))
+
+
+def _largest_param(ds: xr.Dataset) -> str:
+    names = [str(p) for p in ds[schema.PARAM].values]
+    counts = np.bincount(np.asarray(ds[schema.PARAM_ID].values), minlength=len(names))
+    return names[int(np.argmax(counts))]
+
+
+def _binned(
+    delta: xr.DataArray, magnitude: np.ndarray, bins: int, param: str, excluded: int
+) -> xr.DataArray:
+    """Equal-count bins by rank of ``magnitude``; quantiles of ``delta`` per bin."""
+    n = magnitude.size
+    label = np.empty(n, dtype=np.int64)
+    label[np.argsort(magnitude, kind="stable")] = np.arange(n) * bins // n
+    table = xr.Dataset(
+        {"delta": ((schema.WEIGHT,), delta.values), "mag": ((schema.WEIGHT,), magnitude),
+         CENSORED: ((schema.WEIGHT,), delta[CENSORED].values.astype(np.int64))},
+        coords={BIN: ((schema.WEIGHT,), label)},
+    )
+    groups = table.groupby(BIN)
+    quart = groups.quantile([0.25, 0.5, 0.75])["delta"]
+    mag = table["mag"].groupby(BIN)
+    out = quart.sel(quantile=0.5, drop=True).rename("decay_time_median")
+    coords: dict[str, Any] = {
+        "q25": quart.sel(quantile=0.25, drop=True), "q75": quart.sel(quantile=0.75, drop=True),
+        "count": groups.count()["delta"], CENSORED: groups.sum()[CENSORED],
+        "magnitude": mag.median(), "magnitude_lo": mag.min(), "magnitude_hi": mag.max(),
+    }
+    out = out.assign_coords({k: v.variable for k, v in coords.items()})
+    out.attrs = {**delta.attrs, "long_name": "median decay time", "param": param,
+                 "bins": bins, "excluded_nan": excluded, "n_weights": n}
+    return out
