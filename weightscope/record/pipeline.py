@@ -146,6 +146,18 @@ class Pipeline:
             self._jobs.append(("iterations", (row, values, event)))
             self._cond.notify_all()
 
+    def flush(self) -> None:
+        """Store the rows filled so far and wait until they are committed."""
+        with self._cond:
+            slot = self._filling
+            if slot is not None:
+                self._jobs.append(("partial", (slot, slot.n)))
+            target = self._next_row if slot is None else slot.row0 + slot.n
+            self._cond.notify_all()
+            while self._done.rows < target:
+                self._cond.wait(0.5)
+                self.check()
+
     def close(self, total_steps: int | None, attrs: dict[str, Any] | None = None) -> None:
         """Store everything pending; mark the run complete unless ``total_steps`` is None."""
         with self._cond:
@@ -203,8 +215,7 @@ class Pipeline:
         self.writer.write_snapshots(slot.row0 + start, slot.steps[start:stop], w, mask)
         slot.written = stop
         self._done.nonfinite += int(w.size - np.count_nonzero(np.isfinite(w)))
-        self._done.rows = slot.row0 + stop
-        self._commit()
+        self._commit(rows=slot.row0 + stop)
 
     def _do_iterations(self, payload: tuple[int, dict[str, np.ndarray], Any]) -> None:
         row, values, event = payload
@@ -213,12 +224,17 @@ class Pipeline:
         values = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in values.items()}
         iterations = values.pop("iterations")
         self.writer.write_iterations(row, iterations, **values)
-        self._done.iterations = row + len(iterations)
-        self._commit()
+        self._commit(iterations=row + len(iterations))
 
-    def _commit(self) -> None:
-        self.writer.commit(self._done.rows, self._done.iterations,
-                           **{schema.NONFINITE: self._done.nonfinite})
+    def _commit(self, rows: int | None = None, iterations: int | None = None) -> None:
+        done = self._done
+        self.writer.commit(done.rows if rows is None else rows,
+                           done.iterations if iterations is None else iterations,
+                           **{schema.NONFINITE: done.nonfinite})
+        with self._cond:
+            done.rows = done.rows if rows is None else rows
+            done.iterations = done.iterations if iterations is None else iterations
+            self._cond.notify_all()
 
     def _finish(self, total_steps: int | None, attrs: dict[str, Any]) -> None:
         while self._jobs:  # everything queued before the finish request

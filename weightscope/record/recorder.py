@@ -104,7 +104,7 @@ class Recorder:
         else:
             writer = RunWriter.create(
                 path, self.layout, attrs=self._attrs(), has_mask=self._capture.has_mask,
-                buffer_bytes=int(buffer_mb * 2**20), overwrite=overwrite,
+                has_distance=track_distance, buffer_bytes=int(buffer_mb * 2**20), overwrite=overwrite,
                 storage_options=storage_options)
             point, nonfinite = ResumePoint(step=0, row=-1), 0
         self._writer = writer
@@ -117,6 +117,7 @@ class Recorder:
         self._init_iteration_block(track_distance)
         if not resuming:
             self._snapshot()
+            self._pipeline.flush()  # a run is resumable as soon as its Recorder exists
         _OPEN.add(self)
 
     # ------------------------------------------------------------------ public API
@@ -227,7 +228,7 @@ class Recorder:
         writer = RunWriter.reopen(path, storage_options)
         check_same_layout(writer.layout, self.layout, self.every,
                           int(writer.attrs.get(schema.EVERY, self.every)))
-        point = find_resume_point(writer, resume)
+        point = find_resume_point(writer.group, resume)
         current = torch.empty(self.layout.n_weights, dtype=torch.float32)
         self._capture.copy_into(current)
         check_weights(writer, point, current.numpy())

@@ -9,14 +9,16 @@ Recorder must hold exactly the weights of that snapshot, i.e. the checkpoint of 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import zarr
 
 from .. import schema
 from ..errors import ResumeError
-from ..store import Layout, RunWriter
+from ..store import Layout, RunWriter, paths
 
-__all__ = ["ResumePoint", "find_resume_point", "check_same_layout"]
+__all__ = ["ResumePoint", "check_same_layout", "find_resume_point", "resume_step"]
 
 
 @dataclass(frozen=True)
@@ -51,17 +53,36 @@ def _summary(layout: Layout) -> str:
     return ", ".join(f"{n}{list(s)}" for n, s in zip(layout.names, layout.shapes))
 
 
-def find_resume_point(writer: RunWriter, resume: bool | int) -> ResumePoint:
+def resume_step(path: paths.PathLike, storage_options: dict[str, Any] | None = None) -> int:
+    """The optimizer step ``Recorder(path, ..., resume=True)`` continues from.
+
+    Load the checkpoint of this step into the model before resuming.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> import weightscope as ws
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.zarr")
+    >>> ws.Recorder(path, torch.nn.Linear(2, 2), every=1).abort()
+    >>> resume_step(path)
+    0
+    """
+    group = paths.open_group(path, "r", storage_options)
+    schema.check_format_version(dict(group.attrs), f"'{path}'")
+    return find_resume_point(group, True).step
+
+
+def find_resume_point(group: zarr.Group, resume: bool | int) -> ResumePoint:
     """The snapshot a run continues from (see the module docstring)."""
-    attrs = writer.attrs
+    attrs = dict(group.attrs)
     rows = int(attrs.get(schema.VALID_STEPS, 0))
     iterations = int(attrs.get(schema.VALID_ITERATIONS, 0))
-    steps = writer.read_rows(0, rows)[schema.STEP] if rows else np.zeros(0, np.int64)
+    steps = group[schema.STEP][:rows] if rows else np.zeros(0, np.int64)
     usable = np.flatnonzero(steps <= iterations)
     if resume is True:
         if not len(usable):
             raise ResumeError(
-                f"the run at '{writer.group.store}' holds no snapshot to resume from; "
+                f"the run at '{group.store}' holds no snapshot to resume from; "
                 "record it again with overwrite=True."
             )
         row = int(usable[-1])

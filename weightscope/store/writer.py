@@ -66,6 +66,7 @@ class RunWriter:
         attrs: dict[str, Any],
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         has_mask: bool = False,
+        has_distance: bool = True,
         overwrite: bool = False,
         storage_options: dict[str, Any] | None = None,
     ) -> RunWriter:
@@ -83,6 +84,8 @@ class RunWriter:
         cap = steps * max(1, -(-64 // steps))
         _create_weight_arrays(group, layout, steps, weights, cap, has_mask)
         _create_iteration_arrays(group, len(layout.names))
+        if has_distance:
+            _create_iteration_var(group, schema.DISTANCE, len(layout.names))
         group.attrs.put(_initial_attrs(layout, attrs))
         return cls(group, layout)
 
@@ -151,6 +154,7 @@ class RunWriter:
         values = {schema.DISTANCE: distance, schema.LOSS: loss, schema.LR: lr}
         for name, value in values.items():
             if value is not None and name not in self._arrays and np.isfinite(value).any():
+                # loss and lr appear with their first known value
                 self._arrays[name] = _create_iteration_var(self.group, name, len(self.layout.names))
         self._ensure_rows([schema.ITERATION, *values], stop)
         self._arrays[schema.ITERATION][row:stop] = iterations
@@ -170,14 +174,19 @@ class RunWriter:
         self.group.attrs.update({schema.TOTAL_STEPS: int(total_steps), schema.COMPLETE: True})
 
     def _ensure_rows(self, names: list[str], stop: int) -> None:
-        """Grow the named arrays geometrically so that ``stop`` rows fit."""
-        for name in names:
-            arr = self._arrays.get(name)
-            if arr is None or arr.shape[0] >= stop:
-                continue
-            chunk = arr.chunks[0]
-            cap = max(2 * arr.shape[0], stop)
-            arr.resize((-(-cap // chunk) * chunk, *arr.shape[1:]))
+        """Grow the named arrays (which share their first dimension) so ``stop`` rows fit.
+
+        Growth doubles the capacity (rounded up to whole chunks of the first array), so the
+        metadata changes O(log n) times in a run, never per step.
+        """
+        arrays = [self._arrays[n] for n in names if n in self._arrays]
+        cap = arrays[0].shape[0]
+        if cap >= stop:
+            return
+        chunk = arrays[0].chunks[0]
+        new = -(-max(2 * cap, stop) // chunk) * chunk
+        for arr in arrays:
+            arr.resize((new, *arr.shape[1:]))
 
 
 def _check_target(
