@@ -379,8 +379,9 @@ def apply_exact(
 
 def exact_cov(x: np.ndarray, cols: np.ndarray, taus: np.ndarray) -> np.ndarray:
     """Two-pass float64 ``sum (a - mean a)(b - mean b)`` of column ``cols[k]`` at lag
-    ``taus[k]``, for every pair ``k`` (batched by window length), each window first scaled
-    by an exact power of two: the result has the right sign, not the right magnitude."""
+    ``taus[k]``, for every pair ``k`` (batched by window length). Pairs that overflow are
+    redone with each window scaled by an exact power of two: for them only the sign is right.
+    """
     n_steps = x.shape[0]
     out = np.empty(taus.size)
     order = np.argsort(taus, kind="stable")
@@ -389,20 +390,35 @@ def exact_cov(x: np.ndarray, cols: np.ndarray, taus: np.ndarray) -> np.ndarray:
         longest = n_steps - int(taus[order[j]])
         batch = order[j : j + max(1, _PAIR_BUDGET // longest)]
         tau, col, m = taus[batch], cols[batch], n_steps - taus[batch]
-        i = np.arange(longest)[:, None]
-        inside = i < m
-        a = _scaled(np.where(inside, x[np.minimum(i, n_steps - 1), col], 0.0))
-        b = _scaled(np.where(inside, x[np.minimum(i + tau, n_steps - 1), col], 0.0))
-        a -= a.sum(axis=0) / m
-        b -= b.sum(axis=0) / m
-        out[batch] = (a * b * inside).sum(axis=0)
+        inside = (np.arange(longest)[:, None] < m).astype(np.float64)
+        out[batch] = _two_pass(*_windows(x, col, tau, longest), inside, m)
+        bad = ~np.isfinite(out[batch])
+        if bad.any():  # huge values: scaling by 2^-k keeps the sign and avoids overflow
+            a, b = (_scaled(v) for v in _windows(x, col[bad], tau[bad], longest))
+            out[batch[bad]] = _two_pass(a, b, inside[:, bad], m[bad])
         j += batch.size
     return out
 
 
+def _windows(
+    x: np.ndarray, col: np.ndarray, tau: np.ndarray, longest: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``x[0:longest]`` and ``x[tau:tau+longest]`` of each pair's column, in float64 (rows
+    past the end repeat the last value; they are masked out)."""
+    i = np.arange(longest)[:, None]
+    last = x.shape[0] - 1
+    a = x[np.minimum(i, last), col].astype(np.float64)
+    b = x[np.minimum(i + tau, last), col].astype(np.float64)
+    return a, b
+
+
+def _two_pass(a: np.ndarray, b: np.ndarray, inside: np.ndarray, m: np.ndarray) -> np.ndarray:
+    a -= np.einsum("ij,ij->j", a, inside) / m
+    b -= np.einsum("ij,ij->j", b, inside) / m
+    return np.einsum("ij,ij,ij->j", a, b, inside)
+
+
 def _scaled(a: np.ndarray) -> np.ndarray:
-    """``a`` in float64 times an exact power of two per column, so that sums cannot overflow
-    (the sign of the covariance does not change)."""
-    a = a.astype(np.float64)
+    """``a`` times an exact power of two per column, so that its sums cannot overflow."""
     _, exponent = np.frexp(np.abs(a).max(axis=0))
     return np.ldexp(a, -exponent)

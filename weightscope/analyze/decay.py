@@ -81,20 +81,17 @@ def decay_time(
     """
     w, every, last = _grid_series(ds, param)
     lag = check_max_lag(w.sizes[schema.STEP], max_lag)
-    lazy = w.chunks is not None
-    if lazy:
-        w = w.chunk({schema.STEP: -1})
-    delta, censored = xr.apply_ufunc(
-        _kernel_wt,
-        w,
-        input_core_dims=[[schema.STEP]],
-        output_core_dims=[[], []],
-        dask="parallelized",
-        output_dtypes=[np.float64, bool],
-        kwargs={"max_lag": lag, "workers": 1 if lazy else -1},
-    )
-    out = (delta * (every / last)).rename("decay_time")
-    out = out.assign_coords({CENSORED: censored})
+    data = w.data
+    if isinstance(data, np.ndarray):
+        both = _kernel_block(data, lag, -1)
+    else:  # dask: one task per block of weights, each with the whole time axis
+        data = data.rechunk({0: -1})
+        both = data.map_blocks(_kernel_block, lag, 1, chunks=((2,), data.chunks[1]),
+                               dtype=np.float64, meta=np.empty((0, 0)))
+    coords = {k: v.variable for k, v in w.coords.items() if v.dims == (schema.WEIGHT,)}
+    coords[CENSORED] = ((schema.WEIGHT,), both[1] > 0)
+    out = xr.DataArray(both[0] * (every / last), dims=(schema.WEIGHT,), coords=coords,
+                       name="decay_time")
     out.attrs = {"long_name": "decay time", "units": "fraction of training", "max_lag": lag,
                  schema.EVERY: every, "last_grid_step": last}
     if param is not None:
@@ -102,9 +99,10 @@ def decay_time(
     return out
 
 
-def _kernel_wt(x_wt: np.ndarray, max_lag: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """The kernel on a (weight, step) block, as apply_ufunc hands it over."""
-    return decay_kernel(x_wt.T, max_lag, workers=workers)
+def _kernel_block(x: np.ndarray, max_lag: int, workers: int) -> np.ndarray:
+    """The kernel on a (step, weight) block: rows delta and censored (0/1) of a (2, n) array."""
+    delta, censored = decay_kernel(x, max_lag, workers=workers)
+    return np.stack([delta, censored.astype(np.float64)])
 
 
 def _grid_series(ds: xr.Dataset, param: str | None) -> tuple[xr.DataArray, int, int]:
