@@ -22,6 +22,7 @@ import scipy.fft as sfft
 
 from ..errors import ConfigError
 from . import _decay_kernel as k
+from ._decay_exact import apply_exact
 
 __all__ = ["TORCH_MIN_ELEMENTS", "torch_block", "torch_for"]
 
@@ -68,7 +69,7 @@ def torch_block(
         none = np.empty(0, dtype=np.int64)
         if deep.size:
             d[deep], c[deep], cols, taus = k.settle(xb, mean, limit, lag, deep, none, none)
-            k.apply_exact(xb, d, c, cols, taus)
+            apply_exact(xb, d, c, cols, taus)
     d[limit < 0] = np.nan
     c[limit < 0] = False
     delta[cut], censored[cut] = d, c
