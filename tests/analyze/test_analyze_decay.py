@@ -174,6 +174,9 @@ def test_analyze_modules_do_not_import_torch() -> None:
         "assert 'torch' not in sys.modules, 'import'\n"
         "d.decay_kernel(np.random.rand(50, 100), backend='auto')\n"
         "assert 'torch' not in sys.modules, 'small auto call'\n"
+        "from weightscope.analyze import _decay_torch as t\n"
+        "d.decay_kernel(np.random.rand(64, t.TORCH_MIN_ELEMENTS // 64), backend='auto')\n"
+        "assert 'torch' not in sys.modules or t._gpu_possible(), 'large call, no GPU'\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from weightscope.analyze import _decay_kernel as dk
+from weightscope.analyze import _decay_torch
 from weightscope.analyze._decay_exact import exact_cov
 from weightscope.analyze._decay_kernel import check_max_lag, decay_kernel
 from weightscope.errors import AnalysisError, ConfigError
@@ -206,8 +207,9 @@ def test_max_lag_and_length_are_validated() -> None:
 # ----------------------------------------------------------------------------- torch
 
 
-def test_torch_backend_on_cpu_matches_numpy() -> None:
+def test_torch_backend_on_cpu_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
+    monkeypatch.setattr(_decay_torch, "TORCH_BLOCK_ELEMENTS", 48 * 100)  # several blocks
     x = trajectories(48, 300, seed=12)
     x[:, 0] = 1.0
     x[5, 1] = np.nan

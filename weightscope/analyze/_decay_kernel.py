@@ -106,8 +106,9 @@ def decay_kernel(
         Threads sharing the blocks of columns (1 inside dask tasks; ``-1``: all cores).
     backend : {"auto", "numpy", "torch"}
         ``"auto"`` sends large inputs to a CUDA GPU through torch when one is available (torch
-        is imported lazily, on the first large input); ``"torch"`` forces torch (GPU if
-        available, else CPU); ``"numpy"`` never imports torch.
+        is imported lazily, on the first large input, and only if torch is already imported
+        or, on Linux, a GPU driver is present); ``"torch"`` forces torch (GPU if available,
+        else CPU); ``"numpy"`` never imports torch.
 
     Returns
     -------
@@ -135,7 +136,7 @@ def decay_kernel(
     torch = _decay_torch.torch_for(backend, x.size)
     if torch is not None:
         job = functools.partial(_decay_torch.torch_block, torch, x, lag, delta, censored)
-        _run_blocks(job, n, 1, max(n, 1))
+        _run_blocks(job, n, 1, max(64, _decay_torch.TORCH_BLOCK_ELEMENTS // n_steps))
     else:
         job = functools.partial(_numpy_block, x, lag, delta, censored)
         _run_blocks(job, n, workers, max(64, _BLOCK_ELEMENTS // n_steps))

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -24,15 +26,18 @@ from ..errors import ConfigError
 from . import _decay_kernel as k
 from ._decay_exact import apply_exact
 
-__all__ = ["TORCH_MIN_ELEMENTS", "torch_block", "torch_for"]
+__all__ = ["TORCH_BLOCK_ELEMENTS", "TORCH_MIN_ELEMENTS", "torch_block", "torch_for"]
 
 #: elements ``T * n`` from which the ``"auto"`` backend sends the input to a CUDA GPU
 TORCH_MIN_ELEMENTS = 1 << 22
+#: elements ``T * n`` of one block on the device (a few float64 copies of it are alive at once)
+TORCH_BLOCK_ELEMENTS = 1 << 25
 
 
 def torch_for(backend: str, size: int) -> Any:
     """The torch module when this call should use it, else None (imports torch lazily)."""
-    if backend == "numpy" or (backend == "auto" and size < TORCH_MIN_ELEMENTS):
+    if backend == "numpy" or (backend == "auto" and (size < TORCH_MIN_ELEMENTS or not
+                                                     _gpu_possible())):
         return None
     torch = _import_torch()
     if backend == "torch":
@@ -43,6 +48,15 @@ def torch_for(backend: str, size: int) -> Any:
             )
         return torch
     return torch if torch is not None and torch.cuda.is_available() else None
+
+
+@functools.cache
+def _gpu_possible() -> bool:
+    """False only when no GPU can be there: torch not yet imported and, on Linux, no NVIDIA or
+    ROCm driver (so a CPU-only analysis never pays for importing torch)."""
+    if "torch" in sys.modules or not sys.platform.startswith("linux"):
+        return True
+    return any(os.path.exists(p) for p in ("/proc/driver/nvidia", "/dev/nvidia0", "/dev/kfd"))
 
 
 @functools.cache
