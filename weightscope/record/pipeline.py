@@ -214,7 +214,7 @@ class Pipeline:
         mask = slot.mask[start:stop].numpy() if slot.mask is not None else None
         self.writer.write_snapshots(slot.row0 + start, slot.steps[start:stop], w, mask)
         slot.written = stop
-        self._done.nonfinite += int(w.size - np.count_nonzero(np.isfinite(w)))
+        self._done.nonfinite += _count_nonfinite(w)
         self._commit(rows=slot.row0 + stop)
 
     def _do_iterations(self, payload: tuple[int, dict[str, np.ndarray], Any]) -> None:
@@ -246,3 +246,10 @@ class Pipeline:
             self.writer.group.attrs.update(attrs)
         if total_steps is not None:
             self.writer.finish(total_steps)
+
+
+def _count_nonfinite(w: np.ndarray, block: int = 2**22) -> int:
+    """NaN/Inf values in ``w``, counted in blocks (no full-size temporary)."""
+    flat = w.reshape(-1)
+    return sum(int(np.count_nonzero(~np.isfinite(flat[i:i + block])))
+               for i in range(0, flat.size, block))

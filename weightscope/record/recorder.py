@@ -307,7 +307,8 @@ def _check_args(every: Any, flush_seconds: float, buffer_mb: float, overwrite: b
 def _layout(selected: list[Any], sample: Sample) -> Layout:
     names = [s.name for s in selected]
     shapes = [tuple(s.tensor.shape) for s in selected]
-    indices = [sample_indices(s.name, s.tensor.numel(), sample) for s in selected]
+    indices = [None if sample is None else sample_indices(s.name, s.tensor.numel(), sample)
+               for s in selected]
     return Layout.build(names, shapes, indices)
 
 

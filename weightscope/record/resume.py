@@ -37,7 +37,7 @@ def check_same_layout(stored: Layout, now: Layout, every: int, stored_every: int
             f"{_summary(stored)} but the model gives {_summary(now)}. Pass the same model and "
             "params=..., or record a new run."
         )
-    if any(not np.array_equal(a, b) for a, b in zip(stored.indices, now.indices)):
+    if stored != now:
         raise ResumeError(
             "resume=True needs the same sample= as the run was recorded with (the recorded "
             "elements differ). Pass the original sample= value."

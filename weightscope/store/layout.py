@@ -6,9 +6,11 @@ picks the chunk shape of ``w`` from the snapshot size and the writer's memory bu
 
 Examples
 --------
->>> lay = Layout.build(["a.weight", "b.weight"], [(4, 3), (2,)], [[0, 5, 7], [0, 1]])
+>>> lay = Layout.build(["a.weight", "b.weight"], [(4, 3), (2,)], [[0, 5, 7], None])
 >>> lay.offsets.tolist(), lay.n_weights
 ([0, 3, 5], 5)
+>>> lay.index().tolist(), lay.param_id().tolist()
+([0, 5, 7, 0, 1], [0, 0, 0, 1, 1])
 >>> plan_chunks(n_weights=1_000_000, buffer_bytes=256 * 2**20)
 (32, 65536)
 """
@@ -40,24 +42,40 @@ class Layout:
         Parameter names, in store order.
     shapes : tuple of tuple of int
         Full shape of each parameter.
-    indices : tuple of numpy.ndarray
-        Sorted flat indices of the recorded elements of each parameter.
+    indices : tuple of (numpy.ndarray or None)
+        Sorted flat indices of the recorded elements of each parameter; ``None`` when every
+        element is recorded (never materialized: a 50 M-weight layer costs no index memory).
     """
 
     names: tuple[str, ...]
     shapes: tuple[tuple[int, ...], ...]
-    indices: tuple[np.ndarray, ...]
+    indices: tuple[np.ndarray | None, ...]
 
     @classmethod
     def build(
         cls,
         names: Sequence[str],
         shapes: Sequence[Sequence[int]],
-        indices: Sequence[Sequence[int] | np.ndarray],
+        indices: Sequence[Sequence[int] | np.ndarray | None],
     ) -> Layout:
-        """Build a layout from names, shapes and recorded flat indices."""
-        idx = tuple(np.asarray(i, dtype=np.int64) for i in indices)
-        return cls(tuple(names), tuple(tuple(int(d) for d in s) for s in shapes), idx)
+        """Build a layout from names, shapes and recorded flat indices (None = all)."""
+        shapes_ = tuple(tuple(int(d) for d in s) for s in shapes)
+        idx = []
+        for shape, i in zip(shapes_, indices):
+            arr = None if i is None else np.asarray(i, dtype=np.int64)
+            full = arr is not None and len(arr) == int(np.prod(shape, dtype=np.int64))
+            idx.append(None if full and np.array_equal(arr, np.arange(len(arr))) else arr)
+        return cls(tuple(names), shapes_, tuple(idx))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Layout):
+            return NotImplemented
+        same_idx = all((a is None and b is None) or (a is not None and b is not None
+                                                     and np.array_equal(a, b))
+                       for a, b in zip(self.indices, other.indices))
+        return self.names == other.names and self.shapes == other.shapes and same_idx
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def numel(self) -> np.ndarray:
@@ -67,7 +85,8 @@ class Layout:
     @property
     def counts(self) -> np.ndarray:
         """Recorded elements of each parameter."""
-        return np.array([len(i) for i in self.indices], dtype=np.int64)
+        return np.array([n if i is None else len(i) for n, i in zip(self.numel, self.indices)],
+                        dtype=np.int64)
 
     @property
     def offsets(self) -> np.ndarray:
@@ -79,19 +98,27 @@ class Layout:
         """Total recorded weights (length of the ``weight`` axis)."""
         return int(self.counts.sum())
 
-    def param_id(self) -> np.ndarray:
-        """The ``param_id`` coordinate: which parameter each recorded weight belongs to."""
-        return np.repeat(np.arange(len(self.names), dtype=np.int32), self.counts)
-
-    def index(self) -> np.ndarray:
-        """The ``index`` coordinate: flat index of each weight inside its parameter."""
-        if not self.indices:
-            return np.zeros(0, dtype=np.int64)
-        return np.concatenate(self.indices).astype(np.int64)
-
     def is_full(self, i: int) -> bool:
         """Whether every element of parameter ``i`` is recorded."""
-        return len(self.indices[i]) == int(self.numel[i])
+        return self.indices[i] is None
+
+    def param_id(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """The ``param_id`` coordinate over weights ``[lo, hi)``."""
+        hi = self.n_weights if hi is None else hi
+        return (np.searchsorted(self.offsets, np.arange(lo, hi), side="right") - 1).astype(
+            np.int32)
+
+    def index(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """The ``index`` coordinate (flat index inside its parameter) over weights ``[lo, hi)``."""
+        hi = self.n_weights if hi is None else hi
+        pid = self.param_id(lo, hi).astype(np.int64)
+        local = np.arange(lo, hi, dtype=np.int64) - self.offsets[pid]
+        out = local.copy()
+        for i in np.unique(pid):
+            if self.indices[i] is not None:
+                sel = pid == i
+                out[sel] = self.indices[i][local[sel]]
+        return out
 
 
 def plan_chunks(n_weights: int, buffer_bytes: int, itemsize: int = 4) -> tuple[int, int]:

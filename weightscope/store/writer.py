@@ -40,6 +40,7 @@ __all__ = ["DEFAULT_BUFFER_BYTES", "RunWriter"]
 
 DEFAULT_BUFFER_BYTES = 256 * 2**20
 _ITER_CHUNK_VALUES = 2**18  # values per chunk of the (iteration, param) arrays
+_CHUNKS_IN_FLIGHT = 4  # chunks of `w` encoded at once (each needs ~3 chunk-sized buffers)
 
 
 class RunWriter:
@@ -99,7 +100,7 @@ class RunWriter:
         layout = Layout.build(
             [str(n) for n in group[schema.PARAM][:]],
             list(group.attrs[schema.PARAM_SHAPES].values()),
-            _split_index(group),
+            _stored_indices(group),
         )
         return cls(group, layout)
 
@@ -136,10 +137,17 @@ class RunWriter:
         """Store snapshots ``w`` (shape ``(n, weights)``) taken at ``steps`` from row ``row``."""
         stop = row + len(steps)
         self._ensure_rows([schema.W, schema.STEP, schema.MASK], stop)
-        self._arrays[schema.W][row:stop] = w
+        self._write_blocks(self._arrays[schema.W], row, w)
         if mask is not None:
-            self._arrays[schema.MASK][row:stop] = mask
+            self._write_blocks(self._arrays[schema.MASK], row, mask)
         self._arrays[schema.STEP][row:stop] = steps
+
+    @staticmethod
+    def _write_blocks(arr: zarr.Array, row: int, values: np.ndarray) -> None:
+        """Write rows in column blocks of a few chunks: bounded encoding memory."""
+        block = arr.chunks[1] * _CHUNKS_IN_FLIGHT
+        for lo in range(0, values.shape[1], block):
+            arr[row:row + len(values), lo:lo + block] = values[:, lo:lo + block]
 
     def write_iterations(
         self,
@@ -219,10 +227,17 @@ def _is_zarr_group(path: paths.PathLike, storage_options: dict[str, Any] | None)
     return True
 
 
-def _split_index(group: zarr.Group) -> list[np.ndarray]:
-    index = group[schema.INDEX][:]
-    counts = np.bincount(group[schema.PARAM_ID][:], minlength=group[schema.PARAM].shape[0])
-    return np.split(index, np.cumsum(counts)[:-1])
+def _stored_indices(group: zarr.Group) -> list[np.ndarray | None]:
+    """Recorded indices per parameter (None where every element is recorded)."""
+    pid = group[schema.PARAM_ID]
+    numel = group[schema.NUMEL][:]
+    counts = np.zeros(len(numel), np.int64)
+    step = pid.chunks[0]
+    for lo in range(0, pid.shape[0], step):  # chunk by chunk: bounded memory
+        counts += np.bincount(pid[lo:lo + step], minlength=len(numel))
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    return [None if c == n else group[schema.INDEX][offsets[i]:offsets[i + 1]]
+            for i, (c, n) in enumerate(zip(counts, numel))]
 
 
 def _create_weight_arrays(
@@ -247,10 +262,14 @@ def _create_weight_arrays(
     names[:] = np.array(layout.names, dtype=object)
     group.create_array(schema.NUMEL, data=layout.numel, chunks=(max(p, 1),),
                        dimension_names=(schema.PARAM,))
-    group.create_array(schema.PARAM_ID, data=layout.param_id(), chunks=(weights,),
-                       dimension_names=(schema.WEIGHT,))
-    group.create_array(schema.INDEX, data=layout.index(), chunks=(weights,),
-                       dimension_names=(schema.WEIGHT,))
+    pid = group.create_array(schema.PARAM_ID, shape=(n,), chunks=(weights,), dtype="int32",
+                             dimension_names=(schema.WEIGHT,))
+    index = group.create_array(schema.INDEX, shape=(n,), chunks=(weights,), dtype="int64",
+                               dimension_names=(schema.WEIGHT,))
+    for lo in range(0, n, weights):  # chunk by chunk: no full-size index in memory
+        hi = min(lo + weights, n)
+        pid[lo:hi] = layout.param_id(lo, hi)
+        index[lo:hi] = layout.index(lo, hi)
 
 
 def _iteration_chunk(n_params: int) -> int:

@@ -1,0 +1,122 @@
+"""Store: writer/reader round trip, trimming, errors for things that are not runs, URLs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import zarr
+from hypothesis import given
+from hypothesis import strategies as st
+
+from weightscope import schema
+from weightscope.errors import NotARunError, RunExistsError, RunNotFoundError, SchemaError
+from weightscope.store import Layout, RunWriter, open_run, plan_chunks
+
+
+def _layout() -> Layout:
+    return Layout.build(["a.weight", "b.weight"], [(3, 4), (5,)], [np.arange(12), [1, 3]])
+
+
+def _write(path, rows=5, commit_rows=None, iterations=4):
+    wr = RunWriter.create(path, _layout(), attrs={"every": 2})
+    w = np.arange(rows * 14, dtype=np.float32).reshape(rows, 14)
+    wr.write_snapshots(0, np.arange(rows) * 2, w)
+    wr.write_iterations(0, np.arange(1, iterations + 1),
+                        distance=np.ones((iterations, 2)), loss=np.linspace(1, 0, iterations))
+    wr.commit(rows if commit_rows is None else commit_rows, iterations)
+    return wr, w
+
+
+def test_round_trip_coordinates_and_lazy(tmp_path):
+    wr, w = _write(tmp_path / "run.zarr")
+    wr.finish(total_steps=8)
+    ds = open_run(tmp_path / "run.zarr")
+    assert ds.w.chunks is not None  # dask-backed
+    np.testing.assert_array_equal(ds.w.values, w)
+    assert ds.step.values.tolist() == [0, 2, 4, 6, 8]
+    assert ds.param.values.tolist() == ["a.weight", "b.weight"]
+    assert ds.param_id.values.tolist() == [0] * 12 + [1, 1]
+    assert ds["index"].values.tolist() == [*range(12), 1, 3]
+    assert ds.numel.values.tolist() == [12, 5]
+    assert ds.iteration.values.tolist() == [1, 2, 3, 4]
+    assert "lr" not in ds and ds.loss.shape == (4,)
+    assert ds.attrs["complete"] is True and ds.attrs["total_steps"] == 8
+    assert {"param_id", "index", "step", "param"} <= set(ds.coords)
+
+
+def test_uncommitted_rows_are_invisible(tmp_path):
+    _write(tmp_path / "run.zarr", rows=5, commit_rows=3)
+    ds = open_run(tmp_path / "run.zarr")
+    assert ds.sizes["step"] == 3 and ds.attrs["complete"] is False
+
+
+def test_growth_keeps_step_arrays_aligned(tmp_path):
+    wr = RunWriter.create(tmp_path / "run.zarr", _layout(), attrs={"every": 1},
+                          buffer_bytes=200)
+    for row in range(300):
+        wr.write_snapshots(row, np.array([row]), np.full((1, 14), row, np.float32))
+    wr.commit(300, 0)
+    ds = open_run(tmp_path / "run.zarr")
+    assert ds.step.values.tolist() == list(range(300))
+    assert np.array_equal(ds.w.values[:, 0], np.arange(300, dtype=np.float32))
+    shape = zarr.open_group(tmp_path / "run.zarr")["w"].shape[0]
+    assert 300 <= shape < 1200  # grown geometrically, not per step
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(RunNotFoundError, match="no run at .*does not exist"):
+        open_run(tmp_path / "nope.zarr")
+
+
+def test_directory_that_is_not_a_run(tmp_path):
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(NotARunError, match="is not a weightscope run"):
+        open_run(tmp_path / "plain")
+    zarr.open_group(tmp_path / "other.zarr", mode="w")
+    with pytest.raises(NotARunError, match="zarr group but not a weightscope run"):
+        open_run(tmp_path / "other.zarr")
+
+
+def test_newer_format_version(tmp_path):
+    _write(tmp_path / "run.zarr")
+    meta = tmp_path / "run.zarr" / "zarr.json"
+    doc = json.loads(meta.read_text())
+    doc["attributes"][schema.FORMAT_ATTR] = schema.FORMAT_VERSION + 1
+    meta.write_text(json.dumps(doc))
+    with pytest.raises(SchemaError, match="newer than this library reads.*upgrade weightscope"):
+        open_run(tmp_path / "run.zarr")
+
+
+def test_malformed_run(tmp_path):
+    _write(tmp_path / "run.zarr")
+    zarr.open_group(tmp_path / "run.zarr", mode="r+").__delitem__("numel")
+    with pytest.raises(SchemaError, match="must hold 'numel'"):
+        open_run(tmp_path / "run.zarr")
+
+
+def test_existing_target(tmp_path):
+    _write(tmp_path / "run.zarr")
+    with pytest.raises(RunExistsError, match="already exists"):
+        RunWriter.create(tmp_path / "run.zarr", _layout(), attrs={})
+    RunWriter.create(tmp_path / "run.zarr", _layout(), attrs={}, overwrite=True)
+    assert open_run(tmp_path / "run.zarr").sizes["step"] == 0
+
+
+def test_memory_url_round_trip():
+    url = "memory://weightscope-test/run.zarr"
+    wr, w = _write(url)
+    wr.finish(total_steps=8)
+    np.testing.assert_array_equal(open_run(url).w.values, w)
+    with pytest.raises(RunNotFoundError):
+        open_run("memory://weightscope-test/other.zarr")
+
+
+@given(n=st.integers(1, 10**9), budget=st.integers(1, 2**34))
+def test_plan_chunks_properties(n, budget):
+    steps, weights = plan_chunks(n, budget)
+    assert 1 <= steps <= 256 and steps & (steps - 1) == 0
+    assert 1 <= weights <= n
+    assert steps == 1 or 2 * steps * n * 4 <= budget  # two chunk rows fit the buffer
+    assert weights == n or weights & (weights - 1) == 0
