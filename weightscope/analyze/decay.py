@@ -9,7 +9,9 @@ final ``|w|`` (the paper's Figure 1, right).
 
 :func:`decay_time` is lazy on dask-backed runs: it builds one task per block of weights, each
 holding the whole time axis of its block (memory is bounded by the block, not the run), and
-nothing is read until the caller computes the result (``.compute()``, ``.values``).
+nothing is read until the caller computes the result. ``.compute()`` evaluates the values
+and the ``censored`` coordinate in one pass over the data; ``.values`` alone computes only the
+values (reading ``.censored`` afterwards would read the data again).
 
 Examples
 --------
@@ -77,7 +79,19 @@ def decay_time(
 
     Examples
     --------
-    See the module docstring.
+    A weight oscillating with a period of 10 snapshots decorrelates after 3 of them:
+
+    >>> import numpy as np, xarray as xr
+    >>> from weightscope import schema
+    >>> w = np.cos(2 * np.pi * np.arange(33) / 10)[:, None].astype(np.float32)
+    >>> ds = xr.Dataset(
+    ...     {schema.W: ((schema.STEP, schema.WEIGHT), w), schema.NUMEL: ((schema.PARAM,), [1])},
+    ...     coords={schema.STEP: np.arange(33) * 5, schema.PARAM: ["fc.weight"],
+    ...             schema.PARAM_ID: ((schema.WEIGHT,), [0]),
+    ...             schema.INDEX: ((schema.WEIGHT,), [0])},
+    ...     attrs={schema.FORMAT_ATTR: 1, schema.EVERY: 5, schema.COMPLETE: True})
+    >>> float(decay_time(ds, param="fc.weight")[0])  # 3 snapshots of 32: 15 steps of 160
+    0.09375
     """
     w, every, last = _grid_series(ds, param)
     lag = check_max_lag(w.sizes[schema.STEP], max_lag)
