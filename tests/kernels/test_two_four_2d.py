@@ -74,15 +74,26 @@ def test_nan_counts_as_zero_and_inf_is_kept():
     assert torch.equal(mask, zeroed) and bool(mask[1, 1])
 
 
-def test_large_weight_across_chunks_matches_matmul_brute_force():
-    # integer weights make float64 pattern sums exact, so ties must follow pattern order
-    g = torch.Generator().manual_seed(9)
-    w = torch.randint(-3, 4, (96, 2048), generator=g).float()
-    mags = w.abs().double().view(24, 4, 512, 4).permute(0, 2, 1, 3).reshape(-1, 16)
-    sums = mags @ PATTERNS.view(90, 16).double().t()
+def matmul_brute_force(w: torch.Tensor) -> torch.Tensor:
+    """Vectorized oracle: score all 90 patterns per block in float64, first optimal index."""
+    out_dim, in_dim = w.shape[:2]
+    grid = (out_dim // 4, 4, in_dim // 4, 4, -1)
+    mags = w.abs().double().reshape(grid).permute(0, 2, 4, 1, 3)
+    sums = mags.reshape(-1, 16) @ PATTERNS.view(90, 16).double().t()
     first = (sums == sums.max(1, keepdim=True).values).double().argmax(1)
-    expected = PATTERNS.view(90, 16)[first].view(24, 512, 4, 4).permute(0, 2, 1, 3)
-    assert torch.equal(mask_24_2d(w), expected.reshape(96, 2048))
+    best = PATTERNS.view(90, 16)[first].view(*mags.shape)
+    return best.permute(0, 3, 1, 4, 2).reshape(w.shape)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("shape", [(96, 2048), (36, 16, 3, 3), (20, 8, 5)])
+def test_large_weights_match_matmul_brute_force(shape, chunked, request):
+    # integer weights make float64 pattern sums exact, so ties must follow pattern order
+    if chunked:  # 4096-element chunks: several chunks and a partial last one
+        request.getfixturevalue("small_chunks")
+    g = torch.Generator().manual_seed(9)
+    w = torch.randint(-3, 4, shape, generator=g).float()
+    assert torch.equal(mask_24_2d(w), matmul_brute_force(w))
 
 
 @settings(max_examples=40, deadline=None)

@@ -35,9 +35,12 @@ __all__ = [
     "topk_flat",
 ]
 
-#: Elements per step of the chunked passes: on CPU small enough to stay in cache.
-_CHUNK_CPU = 1 << 16
-_CHUNK_ACCEL = 1 << 24
+#: Elements per step of the chunked passes on CPU, by kind of kernel: "stream" kernels keep a
+#: few buffers per element (topk, 2:4 1D), "search" keeps ~40 (2:4 2D). Sized to stay in cache
+#: while keeping the number of (multi-threaded) operations low.
+CPU_CHUNK = {"stream": 1 << 20, "search": 1 << 18}
+#: The same on accelerators: large steps, few kernel launches, bounded scratch memory.
+ACCEL_CHUNK = {"stream": 1 << 24, "search": 1 << 21}
 
 #: Inputs up to this many elements go straight to ``torch.kthvalue``.
 _EXACT_SELECT_MAX = 1 << 17
@@ -97,9 +100,9 @@ def split_out_in(w: torch.Tensor) -> tuple[int, int, int]:
     return w.shape[0], w.shape[1], math.prod(w.shape[2:])
 
 
-def chunk_elements(device: torch.device) -> int:
+def chunk_elements(device: torch.device, kind: str = "stream") -> int:
     """Elements processed per step by the chunked kernels (cache-sized on CPU)."""
-    return _CHUNK_CPU if device.type == "cpu" else _CHUNK_ACCEL
+    return (CPU_CHUNK if device.type == "cpu" else ACCEL_CHUNK)[kind]
 
 
 def chunks(n: int, size: int) -> list[slice]:

@@ -34,7 +34,14 @@ import functools
 
 import torch
 
-__all__ = ["CODES", "N_CANDIDATES", "PAIRS", "pattern_lut", "patterns_24_2d"]
+__all__ = [
+    "CODES",
+    "N_CANDIDATES",
+    "PAIRS",
+    "pattern_lut",
+    "pattern_row_lut",
+    "patterns_24_2d",
+]
 
 #: Column pairs; pair ``(k + 3) % 6`` is the complement of pair ``k``.
 PAIRS: tuple[tuple[int, int], ...] = ((0, 1), (1, 2), (0, 2), (2, 3), (3, 0), (1, 3))
@@ -115,3 +122,14 @@ def pattern_lut(device: torch.device) -> torch.Tensor:
         lut = torch.tensor(_tables()[0], dtype=torch.uint8)
         _LUT_CACHE[device] = lut.to(device)
     return _LUT_CACHE[device]
+
+
+_ROW_LUT_CACHE: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+
+
+def pattern_row_lut(device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Row ``r`` of every :func:`pattern_lut` entry as one int32 (its 4 mask bytes), r = 0-3."""
+    if device not in _ROW_LUT_CACHE:
+        rows = pattern_lut(torch.device("cpu")).view(torch.int32)
+        _ROW_LUT_CACHE[device] = tuple(rows[:, r].contiguous().to(device) for r in range(4))
+    return _ROW_LUT_CACHE[device]

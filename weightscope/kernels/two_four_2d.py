@@ -31,12 +31,14 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 
 import torch
 
 from weightscope.errors import StructureError
 from weightscope.kernels._common import check_weight, chunk_elements, chunks, split_out_in
-from weightscope.kernels._patterns_24 import CODES, N_CANDIDATES, pattern_lut
+from weightscope.kernels._patterns_24 import CODES, pattern_lut, pattern_row_lut
 
 __all__ = ["mask_24_2d"]
 
@@ -51,117 +53,150 @@ def check_out_in_divisible(w: torch.Tensor, kernel: str) -> None:
         )
 
 
-class _Workspace:
-    """Buffers for ``n`` blocks, reused by every chunk (plane ``[..., b]`` is block ``b``)."""
-
-    def __init__(self, n: int, dtype: torch.dtype, device: torch.device) -> None:
-        f = {"dtype": dtype, "device": device}
-        # halves 0/1: rows (0,1) and (2,3) of the block; half 2: their column sums (T, B).
-        # Column 4 repeats column 0 so that pairs (c, c+1 mod 4) are plain slices.
-        self.y = torch.empty(3, 2, 5, n, **f)
-        self.s = torch.empty(2, 3, 6, n, **f)  # sums of the two orientations of each pair
-        self.best = torch.empty(3, 6, n, **f)  # M: max over the two orientations
-        self.flip = torch.empty(3, 6, n, **f)  # 1.0 where the second orientation wins
-        self.cc = torch.empty(2, 6, n, **f)  # C[c] + C[d] per half and pair
-        self.cand = torch.empty(N_CANDIDATES, n, **f)
-        self.code = torch.empty(N_CANDIDATES, n, **f)
-        self.tmp = torch.empty(4, 6, n, **f)
-        self.idx = torch.empty(n, dtype=torch.int64, device=device)
-        self.pat = torch.empty(n, 16, dtype=torch.uint8, device=device)
-        offsets = torch.arange(N_CANDIDATES, **f) * CODES
-        self.offset_a = offsets[:6, None]
-        self.offset_c = offsets[6:12, None]
-        self.offset_b = torch.tensor([0.0, 4.0, 8.0], **f)[:, None]
+Op = Callable[[], object]
 
 
-def _pair_sums(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
-    """``out[:, k] = a[:, first_k] + b[:, second_k]`` for the 6 pairs of ``PAIRS``."""
-    lead, m = a.shape[0], a.shape[-1]
-    view = out.view(lead, 2, 3, m)
-    torch.add(a[:, 0:4].view(lead, 2, 2, m), b[:, 1:5].view(lead, 2, 2, m), out=view[:, :, 0:2])
-    torch.add(a[:, 0:2], b[:, 2:4], out=view[:, :, 2])
+def _pair_sums(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> list[Op]:
+    """Ops writing ``out[:, k] = a[:, first_k] + b[:, second_k]`` for the pairs ``PAIRS``.
+
+    ``a``/``b`` hold 5 columns, the last repeating column 0, so pairs ``(c, c+1 mod 4)`` are
+    slices: ``PAIRS = (0,1) (1,2) (0,2) | (2,3) (3,0) (1,3)``, read as ``(2, 3)`` per half.
+    """
+    lead, n = a.shape[0], a.shape[-1]
+    view = out.view(lead, 2, 3, n)
+    near = (a[:, 0:4].view(lead, 2, 2, n), b[:, 1:5].view(lead, 2, 2, n))
+    return [
+        partial(torch.add, *near, out=view[:, :, 0:2]),
+        partial(torch.add, a[:, 0:2], b[:, 2:4], out=view[:, :, 2]),
+    ]
 
 
-def _load(ws: _Workspace, src: torch.Tensor, m: int) -> None:
-    """Copy ``|src|`` (blocks ``(nb, 4, in/4, 4, K)``) into the row planes, NaN as 0."""
-    nb, _, groups, _, kpos = src.shape
-    x = ws.y[0:2].view(4, 5, -1)[:, 0:4, :m].view(4, 4, nb, groups, kpos)
-    blocks = src.permute(1, 3, 0, 2, 4)
-    if blocks.dtype == x.dtype:
-        torch.abs(blocks, out=x)
-    else:
-        x.copy_(blocks).abs_()
-    x.nan_to_num_(nan=0.0, posinf=math.inf)
-    ws.y[0:2, :, 4, :m].copy_(ws.y[0:2, :, 0, :m])
+def _duel(
+    lo: tuple[torch.Tensor, torch.Tensor],
+    hi: tuple[torch.Tensor, torch.Tensor],
+    out: tuple[torch.Tensor, torch.Tensor],
+    g: torch.Tensor,
+) -> list[Op]:
+    """Ops writing to ``out`` the larger of the ``(value, code)`` pairs ``lo``/``hi`` (``lo``
+    on ties). ``hi``'s codes must exceed ``lo``'s, so ``max(lo_code, g * hi_code)`` selects."""
+    return [
+        partial(torch.gt, hi[0], lo[0], out=g),
+        partial(torch.maximum, lo[0], hi[0], out=out[0]),
+        partial(g.mul_, hi[1]),
+        partial(torch.maximum, lo[1], g, out=out[1]),
+    ]
 
 
-def _orientations(ws: _Workspace, m: int) -> None:
-    """Column sums, then for each half and pair the best orientation and its flag."""
-    y = ws.y[..., :m]
-    torch.add(y[0:2, 0], y[0:2, 1], out=y[2])
-    s1, s2 = ws.s[0, ..., :m], ws.s[1, ..., :m]
-    _pair_sums(y[:, 0], y[:, 1], s1)
-    _pair_sums(y[:, 1], y[:, 0], s2)
-    torch.maximum(s1, s2, out=ws.best[..., :m])
-    torch.gt(s2, s1, out=ws.flip[..., :m])
-    _pair_sums(y[2], y[2], ws.cc[..., :m])
-
-
-def _tournament(vals: torch.Tensor, codes: torch.Tensor, scratch: torch.Tensor) -> None:
-    """Leave the first maximum of ``vals`` along dim 0 in ``vals[0]`` and its code in
-    ``codes[0]``; codes must increase with the index along dim 0 (ties keep the lower one)."""
+def _tournament(vals: torch.Tensor, codes: torch.Tensor, scratch: torch.Tensor) -> list[Op]:
+    """Ops leaving the first maximum of ``vals`` along dim 0 in ``vals[0]`` and its code in
+    ``codes[0]`` (codes must grow along dim 0). Left and right always hold lower and higher
+    indices, so keeping the left one on ties returns the first maximum."""
+    ops: list[Op] = []
     size, step = vals.shape[0], 1
     while step < size:
         count = len(range(0, size - step, 2 * step))
         left = slice(0, 2 * step * count, 2 * step)
         right = slice(step, step + 2 * step * count, 2 * step)
-        g = scratch[:count]
-        torch.gt(vals[right], vals[left], out=g)
-        torch.maximum(vals[left], vals[right], out=vals[left])
-        g.mul_(codes[right])
-        torch.maximum(codes[left], g, out=codes[left])
+        lo = (vals[left], codes[left])
+        ops += _duel(lo, (vals[right], codes[right]), lo, scratch[:count])
         step *= 2
+    return ops
 
 
-def _candidates(ws: _Workspace, m: int) -> None:
-    """Fill the 13 candidate scores and pattern codes (offset by ``candidate * CODES``)."""
-    best, flip, cc = ws.best[..., :m], ws.flip[..., :m], ws.cc[..., :m]
-    cand, code, tmp = ws.cand[:, :m], ws.code[:, :m], ws.tmp[..., :m]
-    torch.add(cc[0, 0:3], cc[1, 3:6], out=cand[0:3])
-    torch.add(cc[0, 3:6], cc[1, 0:3], out=cand[3:6])
-    code[0:6].copy_(ws.offset_a.expand(6, m))
-    pair_top_bottom, flips = tmp[0], tmp[1]
-    torch.add(best[0], best[1], out=pair_top_bottom)
-    torch.add(best[2, 0:3], pair_top_bottom[3:6], out=cand[6:9])
-    torch.add(best[2, 3:6], pair_top_bottom[0:3], out=cand[9:12])
-    torch.add(flip[0], flip[1], alpha=2, out=flips)
-    torch.add(flip[2, 0:3], flips[3:6], alpha=2, out=code[6:9])
-    torch.add(flip[2, 3:6], flips[0:3], alpha=2, out=code[9:12])
-    code[6:12].add_(ws.offset_c)
-    pairing = tmp[2].view(2, 3, m)
-    pairing_code = tmp[3].view(2, 3, m)
-    torch.add(best[0:2, 0:3], best[0:2, 3:6], out=pairing)
-    torch.add(flip[0:2, 0:3], flip[0:2, 3:6], alpha=2, out=pairing_code)
-    pairing_code.add_(ws.offset_b)
-    scratch = ws.tmp[0, 0:2, :m].unsqueeze(0)
-    _tournament(pairing.transpose(0, 1), pairing_code.transpose(0, 1), scratch)
-    torch.add(pairing[0, 0], pairing[1, 0], out=cand[12])
-    torch.add(pairing_code[0, 0], pairing_code[1, 0], alpha=12, out=code[12])
-    code[12].add_(12 * CODES)
+class _Program:
+    """Buffers for one chunk shape and the pre-bound operations that fill them.
 
+    Plane ``[..., i]`` of every buffer is block ``i`` of the chunk (structure of arrays). The
+    operations are bound once, so a chunk costs a loop over ``ops`` and no tensor slicing.
+    """
 
-def _chunk_masks(ws: _Workspace, src: torch.Tensor, dst: torch.Tensor) -> None:
-    """Best pattern of every block of ``src`` ``(nb, 4, in/4, 4, K)`` written to ``dst``."""
-    nb, _, groups, _, kpos = src.shape
-    m = nb * groups * kpos
-    _load(ws, src, m)
-    _orientations(ws, m)
-    _candidates(ws, m)
-    _tournament(ws.cand[:, :m], ws.code[:, :m], ws.tmp[1, :, :m])
-    idx = ws.idx[:m]
-    idx.copy_(ws.code[0, :m])
-    pat = torch.index_select(pattern_lut(idx.device), 0, idx, out=ws.pat[:m])
-    dst.permute(0, 2, 4, 1, 3).copy_(pat.view(nb, groups, kpos, 4, 4))
+    def __init__(self, shape: tuple[int, int, int], dtype: torch.dtype, device: torch.device):
+        nb, groups, kpos = shape
+        n, f = nb * groups * kpos, {"dtype": dtype, "device": device}
+        self.shape = shape
+        # halves 0/1 = rows (0,1) and (2,3); half 2 = their column sums (T, B); col 4 = col 0
+        y = torch.empty(3, 2, 5, n, **f)
+        self.x = y[0:2].view(4, 5, n)[:, 0:4].view(4, 4, nb, groups, kpos)
+        s = torch.empty(2, 3, 6, n, **f)  # both orientations of each pair, per half
+        best = torch.empty(3, 6, n, **f)  # M: the better orientation
+        flip = torch.empty(3, 6, n, **f)  # 1.0 where the second orientation is strictly better
+        cc = torch.empty(2, 6, n, **f)  # C[c] + C[d] per half and pair
+        self.ops: list[Op] = [
+            partial(self.x.nan_to_num_, nan=0.0, posinf=math.inf),
+            partial(y[0:2, :, 4].copy_, y[0:2, :, 0]),
+            partial(torch.add, y[0:2, 0], y[0:2, 1], out=y[2]),
+            *_pair_sums(y[:, 0], y[:, 1], s[0]),
+            *_pair_sums(y[:, 1], y[:, 0], s[1]),
+            partial(torch.maximum, s[0], s[1], out=best),
+            partial(torch.gt, s[1], s[0], out=flip),
+            *_pair_sums(y[2], y[2], cc),
+        ]
+        tmp = s.view(6, 6, n)  # s is dead once best/flip exist: reuse it as scratch
+        winner = (torch.empty(7, n, **f), torch.empty(7, n, **f))
+        self.ops += self._candidates(best, flip, cc, tmp, winner)
+        self.ops += _tournament(*winner, tmp[5])
+        self.idx = torch.empty(n, dtype=torch.int64, device=device)
+        self.ops.append(partial(self.idx.copy_, winner[1][0]))
+        if kpos == 1:  # per block row, 4 mask bytes as one int32
+            self.bits = torch.empty(4, n, dtype=torch.int32, device=device)
+        else:
+            self.bits = torch.empty(n, 16, dtype=torch.uint8, device=device)
+
+    @staticmethod
+    def _candidates(best, flip, cc, tmp, winner) -> list[Op]:
+        """Ops scoring candidates 0-11 with their codes, then the first of each pair of them and
+        candidate 12 into ``winner`` (7 entries, in candidate order)."""
+        n, f = tmp.shape[-1], {"dtype": tmp.dtype, "device": tmp.device}
+        cand, code = torch.empty(12, n, **f), torch.empty(12, n, **f)
+        code[0:6] = (torch.arange(6, **f) * CODES)[:, None]
+        both, flips = tmp[0], tmp[1]
+        pairing, pairing_code = tmp[2].view(2, 3, n), tmp[3].view(2, 3, n)
+        ops: list[Op] = [
+            partial(torch.add, cc[0, 0:3], cc[1, 3:6], out=cand[0:3]),
+            partial(torch.add, cc[0, 3:6], cc[1, 0:3], out=cand[3:6]),
+            partial(torch.add, best[0], best[1], out=both),
+            partial(torch.add, best[2, 0:3], both[3:6], out=cand[6:9]),
+            partial(torch.add, best[2, 3:6], both[0:3], out=cand[9:12]),
+            partial(torch.add, flip[0], flip[1], alpha=2, out=flips),
+            partial(torch.add, flip[2, 0:3], flips[3:6], alpha=2, out=code[6:9]),
+            partial(torch.add, flip[2, 3:6], flips[0:3], alpha=2, out=code[9:12]),
+            partial(code[6:12].add_, (torch.arange(6, 12, **f) * CODES)[:, None]),
+            partial(torch.add, best[0:2, 0:3], best[0:2, 3:6], out=pairing),
+            partial(torch.add, flip[0:2, 0:3], flip[0:2, 3:6], alpha=2, out=pairing_code),
+            partial(pairing_code.add_, torch.tensor([0.0, 4.0, 8.0], **f)[:, None]),
+        ]
+        scratch = tmp[4, 0:2].unsqueeze(0)
+        ops += _tournament(pairing.transpose(0, 1), pairing_code.transpose(0, 1), scratch)
+        ops += [
+            partial(torch.add, pairing[0, 0], pairing[1, 0], out=winner[0][6]),
+            partial(torch.add, pairing_code[0, 0], pairing_code[1, 0], alpha=12,
+                    out=winner[1][6]),
+            partial(winner[1][6].add_, 12 * CODES),
+        ]
+        pairs = ((cand[0:12:2], code[0:12:2]), (cand[1:12:2], code[1:12:2]))
+        ops += _duel(*pairs, (winner[0][0:6], winner[1][0:6]), tmp[5])
+        return ops
+
+    def run(self, src: torch.Tensor, dst: torch.Tensor) -> None:
+        """Write the best pattern of every block of ``src`` ``(nb, 4, in/4, 4, K)`` to ``dst``
+        (the uint8 view of the mask, same shape)."""
+        nb, groups, kpos = self.shape
+        blocks = src.permute(1, 3, 0, 2, 4)
+        if blocks.dtype == self.x.dtype:
+            torch.abs(blocks, out=self.x)
+        else:
+            self.x.copy_(blocks).abs_()
+        for op in self.ops:
+            op()
+        if kpos == 1:  # each row of a block is 4 contiguous bytes: move them as int32
+            for r, table in enumerate(pattern_row_lut(src.device)):
+                torch.index_select(table, 0, self.idx, out=self.bits[r])
+            rows = self.bits.view(4, nb, groups).permute(1, 0, 2)
+            dst.view(nb, 4, groups, 4).view(torch.int32).squeeze(-1).copy_(rows)
+        else:
+            torch.index_select(pattern_lut(src.device), 0, self.idx, out=self.bits)
+            pat = self.bits.view(nb, groups, kpos, 4, 4)
+            dst.permute(0, 2, 4, 1, 3).copy_(pat)
 
 
 @torch.no_grad()
@@ -208,10 +243,12 @@ def mask_24_2d(w: torch.Tensor) -> torch.Tensor:
     src = w.contiguous().view(grid)
     mask = torch.empty(w.shape, dtype=torch.bool, device=w.device)
     dst = mask.view(torch.uint8).view(grid)
-    per_row = (in_dim // 4) * kpos
-    rows = max(1, chunk_elements(w.device) // (16 * per_row))
+    rows = max(1, chunk_elements(w.device, "search") // (16 * grid[2] * kpos))
     acc = torch.float64 if w.dtype == torch.float64 else torch.float32
-    ws = _Workspace(min(rows, grid[0]) * per_row, acc, w.device)
+    programs: dict[int, _Program] = {}
     for piece in chunks(grid[0], rows):
-        _chunk_masks(ws, src[piece], dst[piece])
+        nb = piece.stop - piece.start
+        if nb not in programs:
+            programs[nb] = _Program((nb, grid[2], kpos), acc, w.device)
+        programs[nb].run(src[piece], dst[piece])
     return mask
