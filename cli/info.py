@@ -1,0 +1,72 @@
+"""``weightscope info RUN``: what a run holds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from weightscope import schema
+from weightscope.store import open_run, run_size_bytes
+
+from .app import app, handle_errors
+
+
+@app.command()
+@handle_errors
+def info(run: Annotated[str, typer.Argument(help="A run directory (run.zarr) or URL.")]) -> None:
+    """Show a run's steps, parameters, size on disk and whether it is complete."""
+    ds = open_run(run)
+    console = Console()
+    console.print(_overview(ds, run))
+    console.print(_param_table(ds))
+
+
+def _overview(ds: Any, run: str) -> Table:
+    attrs = ds.attrs
+    steps = ds.step.values
+    table = Table(title=f"run {run}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    status = "yes" if attrs.get(schema.COMPLETE) else "no (still recording, or crashed)"
+    table.add_row("complete", status)
+    grid = f"{len(steps)} (every {attrs.get(schema.EVERY)} steps"
+    grid += f"; {steps[0]} .. {steps[-1]})" if len(steps) else ")"
+    table.add_row("snapshots", grid)
+    table.add_row("optimizer steps", str(attrs.get(schema.TOTAL_STEPS) or ds.sizes.get(
+        schema.ITERATION, 0)))
+    table.add_row("weights recorded", f"{ds.sizes[schema.WEIGHT]:,} of {int(ds.numel.sum()):,}")
+    table.add_row("size on disk", _human(run_size_bytes(run)))
+    table.add_row("recorded", ", ".join(v for v in (schema.DISTANCE, schema.LOSS, schema.LR,
+                                                     schema.MASK) if v in ds) or "weights only")
+    if attrs.get(schema.NONFINITE):
+        table.add_row("non-finite values", str(attrs[schema.NONFINITE]))
+    if attrs.get(schema.SPARSE):
+        table.add_row("sparse", str(attrs[schema.SPARSE]))
+    table.add_row("created", str(attrs.get(schema.CREATED)))
+    versions = attrs.get(schema.VERSIONS, {})
+    table.add_row("with", ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return table
+
+
+def _param_table(ds: Any) -> Table:
+    counts = np.bincount(ds.param_id.values, minlength=ds.sizes[schema.PARAM])
+    shapes = ds.attrs.get(schema.PARAM_SHAPES, {})
+    table = Table(title="parameters", title_justify="left")
+    for col in ("name", "shape", "recorded", "elements"):
+        table.add_column(col, justify="left" if col == "name" else "right")
+    for name, count, numel in zip(ds.param.values, counts, ds.numel.values):
+        table.add_row(str(name), str(tuple(shapes.get(str(name), ()))), f"{count:,}",
+                      f"{int(numel):,}")
+    return table
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TB"
