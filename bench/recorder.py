@@ -1,0 +1,165 @@
+"""Recorder overhead on a 1.86M-parameter MLP, measured against baselines in one process.
+
+Whole runs (construction to close) of the same training: 784-1024-1024-10 MLP, batch 128,
+SGD with momentum, random MNIST-shaped data. Every configuration runs REPS times in
+alternating order with ``os.sync()`` before each run; the script prints median wall times and
+their ratios:
+
+  (a)  every=10 full snapshots (no distance)  vs  torch.save(state_dict) every 10 steps
+  (b)  every=10 full snapshots + exact distance   (target <= 1.15 x (a))
+  (c)  every=1, sample=8192 per parameter          (target <= 1.05 x bare)
+  (c+) the same with exact distance               (for reference)
+
+and the writer's sustained MB/s next to a raw sequential write of the same bytes
+(target >= 60 %).
+
+Run:  python bench/recorder.py [--steps 300] [--reps 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+import weightscope as ws
+from weightscope.store import Layout, RunWriter
+
+BATCH = 128
+
+
+def make_run(steps: int) -> tuple[nn.Module, Callable[[], None]]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(),
+                          nn.Linear(1024, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    gen = torch.Generator().manual_seed(0)
+    xs = torch.randn(16, BATCH, 784, generator=gen)
+    ys = torch.randint(0, 10, (16, BATCH), generator=gen)
+    state = {"s": 0}
+
+    def step() -> None:
+        i = state["s"] % 16
+        opt.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(xs[i]), ys[i]).backward()
+        opt.step()
+        state["s"] += 1
+
+    return model, step
+
+
+def run_bare(steps: int, out: Path) -> None:
+    _, step = make_run(steps)
+    for _ in range(steps):
+        step()
+
+
+def run_save(steps: int, out: Path) -> None:
+    model, step = make_run(steps)
+    out.mkdir()
+    torch.save(model.state_dict(), out / "step0.pt")
+    for s in range(1, steps + 1):
+        step()
+        if s % 10 == 0:
+            torch.save(model.state_dict(), out / f"step{s}.pt")
+
+
+def recorder_run(**kwargs: object) -> Callable[[int, Path], None]:
+    def run(steps: int, out: Path) -> None:
+        model, step = make_run(steps)
+        with ws.Recorder(out, model, **kwargs) as rec:
+            for _ in range(steps):
+                step()
+                rec.step()
+
+    return run
+
+
+CONFIGS: dict[str, Callable[[int, Path], None]] = {
+    "bare": run_bare,
+    "torch.save/10": run_save,
+    "(a) rec every=10": recorder_run(every=10, track_distance=False),
+    "(b) rec every=10 +dist": recorder_run(every=10),
+    "(c) rec every=1 s=8192": recorder_run(every=1, sample=8192, track_distance=False),
+    "(c+) rec every=1 s=8192 +dist": recorder_run(every=1, sample=8192),
+}
+
+
+def time_configs(steps: int, reps: int, root: Path) -> dict[str, float]:
+    times: dict[str, list[float]] = {k: [] for k in CONFIGS}
+    names = list(CONFIGS)
+    for rep in range(reps):
+        order = names if rep % 2 == 0 else names[::-1]
+        for name in order:
+            out = root / f"{rep}-{names.index(name)}"
+            os.sync()
+            t0 = time.perf_counter()
+            CONFIGS[name](steps, out)
+            times[name].append(time.perf_counter() - t0)
+            shutil.rmtree(out, ignore_errors=True)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def writer_throughput(root: Path, rows: int = 64) -> tuple[float, float]:
+    """MB/s of RunWriter storing ``rows`` MLP snapshots, and of a raw write of the bytes."""
+    n = 784 * 1024 + 1024 * 1024 + 1024 * 10
+    data = (np.random.default_rng(0).standard_normal((rows, n)) * 0.03).astype(np.float32)
+    layout = Layout.build(["w"], [(n,)], [None])
+    os.sync()
+    t0 = time.perf_counter()
+    wr = RunWriter.create(root / "tp.zarr", layout, attrs={"every": 1})
+    c = wr.chunk_steps
+    for r in range(0, rows, c):
+        wr.write_snapshots(r, np.arange(r, min(r + c, rows)), data[r:r + c])
+        wr.commit(min(r + c, rows), 0)
+    os.sync()
+    t_writer = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with open(root / "raw.bin", "wb") as f:
+        for r in range(rows):
+            f.write(data[r].tobytes())
+    os.sync()
+    t_raw = time.perf_counter() - t0
+    mb = data.nbytes / 2**20
+    return mb / t_writer, mb / t_raw
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="ws-bench-"))
+    try:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+              f"{args.steps} steps x {args.reps} reps (median wall time of whole runs)")
+        med = time_configs(args.steps, args.reps, root)
+        bare = med["bare"]
+        for name, t in med.items():
+            print(f"  {name:32s} {t:7.3f} s   x{t / bare:5.3f} bare")
+        a, save = med["(a) rec every=10"], med["torch.save/10"]
+        print(f"(a) recorder / torch.save          {a / save:6.3f}   (target <= 1)")
+        print(f"(b) with distance / (a)            {med['(b) rec every=10 +dist'] / a:6.3f}"
+              "   (target <= 1.15)")
+        print(f"(c) every=1 sample=8192 / bare     {med['(c) rec every=1 s=8192'] / bare:6.3f}"
+              "   (target <= 1.05)")
+        print(f"(c+) same with distance / bare     "
+              f"{med['(c+) rec every=1 s=8192 +dist'] / bare:6.3f}")
+        writer, raw = writer_throughput(root)
+        print(f"writer {writer:7.1f} MB/s vs raw sequential write {raw:7.1f} MB/s: "
+              f"{writer / raw:5.1%}   (target >= 60 %)")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
