@@ -9,6 +9,9 @@ Prints elements/s (median of ``--reps`` timed runs after a warm-up) for:
 
 Sections are functions ``section(w, reps) -> None`` listed in ``SECTIONS``; append new ones
 there. Timings are wall-clock, so other work on the machine lowers them; compare the ratios.
+On a shared machine (load average above the core count) OpenMP workers that spin-wait for a
+descheduled peer dominate kernels made of many small operations; ``--threads 1`` or the
+environment variable ``OMP_WAIT_POLICY=PASSIVE`` shows the kernels' own cost.
 
 Run: ``.venv/bin/python bench/masks.py [--size 4096] [--reps 5] [--threads N]``
 """
@@ -16,6 +19,7 @@ Run: ``.venv/bin/python bench/masks.py [--size 4096] [--reps 5] [--threads N]``
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -100,6 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         f"weight {tuple(w.shape)} float32 on {w.device}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, median of {args.reps} after 1 warm-up"
     )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    policy = os.environ.get("OMP_WAIT_POLICY", "unset")
+    print(f"machine: {os.cpu_count()} CPUs, load average {load}, OMP_WAIT_POLICY={policy}")
     for section in SECTIONS:
         section(w, args.reps)
 

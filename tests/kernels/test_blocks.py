@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -41,6 +42,11 @@ def test_tie_heavy_blocks_match_oracle(b, out_blocks, in_blocks, kernel, density
     assert torch.equal(mask, blocks_loop(w, b, density))
     n_blocks = out_blocks * in_blocks * math.prod(kernel)
     assert int(mask.sum()) == max(1, round(density * n_blocks)) * b * b
+
+
+def test_numpy_scalars_are_accepted():
+    w = torch.randn(8, 8, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(mask_blocks(w, np.int64(2), np.float32(0.5)), mask_blocks(w, 2, 0.5))
 
 
 def test_block_size_one_equals_topk():

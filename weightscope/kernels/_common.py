@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -81,8 +82,8 @@ def check_weight(w: object, kernel: str, min_dim: int = 1) -> torch.Tensor:
 
 def check_density(density: object, kernel: str) -> float:
     """Validate ``density`` (a real number in (0, 1]) and return it as a float."""
-    ok = isinstance(density, (int, float)) and not isinstance(density, bool)
-    if not ok or not math.isfinite(density) or not 0.0 < density <= 1.0:
+    ok = isinstance(density, numbers.Real) and not isinstance(density, bool)
+    if not ok or not math.isfinite(density) or not 0.0 < float(density) <= 1.0:
         raise ConfigError(
             f"{kernel}: density must be a number in (0, 1]; got {density!r}. "
             "Pass the fraction of weights to keep, such as density=0.25."

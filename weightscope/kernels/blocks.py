@@ -14,6 +14,8 @@ Examples
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 from weightscope.errors import ConfigError, StructureError
@@ -30,7 +32,7 @@ __all__ = ["mask_blocks"]
 
 
 def _check_block_size(b: object, shape: tuple[int, ...]) -> int:
-    if not isinstance(b, int) or isinstance(b, bool) or b < 1:
+    if not isinstance(b, numbers.Integral) or isinstance(b, bool) or b < 1:
         raise ConfigError(
             f"mask_blocks: block size b must be an integer >= 1; got {b!r}. "
             "Pass a block size such as b=4."
@@ -41,7 +43,7 @@ def _check_block_size(b: object, shape: tuple[int, ...]) -> int:
             f"shape {shape} (out={shape[0]}, in={shape[1]}). Use a block size that divides "
             "both, or exclude this layer."
         )
-    return b
+    return int(b)
 
 
 @torch.no_grad()
@@ -81,7 +83,7 @@ def mask_blocks(w: torch.Tensor, b: int, density: float) -> torch.Tensor:
     36
     """
     w = check_weight(w, "mask_blocks", min_dim=2)
-    _check_block_size(b, tuple(w.shape))
+    b = _check_block_size(b, tuple(w.shape))
     density = check_density(density, "mask_blocks")
     out_dim, in_dim, kpos = split_out_in(w)
     grid = (out_dim // b, b, in_dim // b, b, kpos)
