@@ -10,8 +10,8 @@ from decay_helpers import assert_matches_oracle, oracle_delta, trajectories
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from weightscope.analyze import _decay_exact, _decay_torch
 from weightscope.analyze import _decay_kernel as dk
-from weightscope.analyze import _decay_torch
 from weightscope.analyze._decay_exact import exact_cov
 from weightscope.analyze._decay_kernel import check_max_lag, decay_kernel
 from weightscope.errors import AnalysisError, ConfigError
@@ -106,14 +106,18 @@ def _long_double_cov(x: np.ndarray, lag: int) -> np.ndarray:
     return out
 
 
-def test_exact_cov_is_the_two_pass_formula() -> None:
-    x = trajectories(30, 5, seed=2)
-    cols = np.array([0, 4, 2, 2, 1])
-    taus = np.array([1, 27, 5, 6, 13])
+@pytest.mark.parametrize("budget", [1, 60, 1 << 20])  # pairs per batch: 1, 2, all
+def test_exact_cov_is_the_two_pass_formula(monkeypatch: pytest.MonkeyPatch, budget: int) -> None:
+    monkeypatch.setattr(_decay_exact, "PAIR_BUDGET", budget)
+    x = trajectories(30, 5, seed=2).astype(np.float64)
+    x[:, 3] *= 1e300  # overflows unless scaled
+    cols = np.array([0, 4, 2, 2, 1, 3, 3, 0, 4])
+    taus = np.array([1, 27, 5, 6, 13, 2, 20, 26, 3])
     got = exact_cov(x, cols, taus)
     for k, (c, tau) in enumerate(zip(cols, taus, strict=True)):
         a, b = x[: 30 - tau, c].astype(float), x[tau:, c].astype(float)
-        want = ((a - a.mean()) * (b - b.mean())).sum()
+        scale = 2.0**-1000 if c == 3 else 1.0
+        want = ((a - a.mean()) * scale * (b - b.mean())).sum()
         ratio = np.log2(want / got[k])  # scaled by an exact power of two (no overflow)
         assert ratio == pytest.approx(round(ratio), abs=1e-9)
 

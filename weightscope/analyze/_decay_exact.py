@@ -12,6 +12,8 @@ array([ 5., -1.])
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 __all__ = ["apply_exact", "exact_cov", "pending"]
@@ -61,46 +63,53 @@ def apply_exact(
 
 def exact_cov(x: np.ndarray, cols: np.ndarray, taus: np.ndarray) -> np.ndarray:
     """Two-pass float64 ``sum (a - mean a)(b - mean b)`` of column ``cols[k]`` at lag
-    ``taus[k]``, for every pair ``k`` (batched by window length). Pairs that overflow are
-    redone with each window scaled by an exact power of two: for them only the sign is right.
+    ``taus[k]``, for every pair ``k``. Pairs go in batches of similar window lengths (at most
+    a factor 2 apart). Pairs that overflow are redone with each window scaled by an exact
+    power of two: for them only the sign is right.
     """
     n_steps = x.shape[0]
+    used, which = np.unique(cols, return_inverse=True)
+    series = np.zeros((used.size, 2 * n_steps))  # zero tail: every window fits
+    series[:, :n_steps] = x[:, used].T
+    m = n_steps - taus
+    order = np.lexsort((m, np.log2(m).astype(np.int64)))  # by octave of m, then m
+    octave = np.log2(m[order]).astype(np.int64)
     out = np.empty(taus.size)
-    order = np.argsort(taus, kind="stable")
-    j = 0
-    while j < order.size:
-        longest = n_steps - int(taus[order[j]])
-        batch = order[j : j + max(1, PAIR_BUDGET // longest)]
-        tau, col, m = taus[batch], cols[batch], n_steps - taus[batch]
-        inside = (np.arange(longest)[:, None] < m).astype(np.float64)
-        out[batch] = _two_pass(*_windows(x, col, tau, longest), inside, m)
-        bad = ~np.isfinite(out[batch])
-        if bad.any():  # huge values: scaling by 2^-k keeps the sign and avoids overflow
-            a, b = (_scaled(v) for v in _windows(x, col[bad], tau[bad], longest))
-            out[batch[bad]] = _two_pass(a, b, inside[:, bad], m[bad])
-        j += batch.size
+    for start, stop in _runs(octave, PAIR_BUDGET // n_steps):
+        batch = order[start:stop]
+        out[batch] = _batch_cov(series, which[batch], taus[batch], m[batch])
     return out
 
 
-def _windows(
-    x: np.ndarray, col: np.ndarray, tau: np.ndarray, longest: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """``x[0:longest]`` and ``x[tau:tau+longest]`` of each pair's column, in float64 (rows
-    past the end repeat the last value; they are masked out)."""
-    i = np.arange(longest)[:, None]
-    last = x.shape[0] - 1
-    a = x[np.minimum(i, last), col].astype(np.float64)
-    b = x[np.minimum(i + tau, last), col].astype(np.float64)
-    return a, b
+def _runs(key: np.ndarray, most: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` ranges of equal ``key`` values, at most ``most`` long each."""
+    bounds = [0, *(np.flatnonzero(np.diff(key)) + 1).tolist(), key.size]
+    most = max(1, most)
+    return [(s, min(s + most, e)) for lo, e in itertools.pairwise(bounds)
+            for s in range(lo, e, most)]
+
+
+def _batch_cov(series: np.ndarray, row: np.ndarray, tau: np.ndarray, m: np.ndarray) -> np.ndarray:
+    longest = int(m.max())
+    view = np.lib.stride_tricks.sliding_window_view(series, longest, axis=1)
+    inside = (np.arange(longest) < m[:, None]).astype(np.float64)
+    a, b = view[row, 0], view[row, tau]  # copies, one contiguous run per pair
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _two_pass(a, b, inside, m)
+    bad = ~np.isfinite(out)
+    if bad.any():  # huge values: scaling by 2^-k keeps the sign and avoids overflow
+        out[bad] = _two_pass(_scaled(view[row[bad], 0]), _scaled(view[row[bad], tau[bad]]),
+                             inside[bad], m[bad])
+    return out
 
 
 def _two_pass(a: np.ndarray, b: np.ndarray, inside: np.ndarray, m: np.ndarray) -> np.ndarray:
-    a -= np.einsum("ij,ij->j", a, inside) / m
-    b -= np.einsum("ij,ij->j", b, inside) / m
-    return np.einsum("ij,ij,ij->j", a, b, inside)
+    a -= (np.einsum("ij,ij->i", a, inside) / m)[:, None]
+    b -= (np.einsum("ij,ij->i", b, inside) / m)[:, None]
+    return np.einsum("ij,ij,ij->i", a, b, inside)
 
 
 def _scaled(a: np.ndarray) -> np.ndarray:
-    """``a`` times an exact power of two per column, so that its sums cannot overflow."""
-    _, exponent = np.frexp(np.abs(a).max(axis=0))
-    return np.ldexp(a, -exponent)
+    """``a`` times an exact power of two per pair (row), so that its sums cannot overflow."""
+    _, exponent = np.frexp(np.abs(a).max(axis=1))
+    return np.ldexp(a, -exponent[:, None])
