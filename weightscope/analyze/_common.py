@@ -1,0 +1,90 @@
+"""Helpers shared by the analyzers: parameter lookup, snapshot grids, time-series blocks."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .. import schema
+from ..errors import AnalysisError, ConfigError
+
+__all__ = ["BLOCK_BYTES", "as_slice", "every", "largest_param", "param_weights",
+           "progress", "time_blocks", "validate_keep"]
+
+#: Bytes of one (whole time axis x weights) block an analyzer holds at once. Each dask worker
+#: thread works on one block (plus its temporaries), so memory is bounded by this, not by
+#: the run. Lower it for very long runs on small machines.
+BLOCK_BYTES = 32 * 2**20
+
+
+def every(ds: xr.Dataset) -> int:
+    """The run's snapshot interval (its ``every`` attribute)."""
+    value = ds.attrs.get(schema.EVERY)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise AnalysisError(
+            f"the run's '{schema.EVERY}' attribute must be an integer >= 1; got {value!r}. "
+            "Open runs with weightscope.open_run."
+        )
+    return int(value)
+
+
+def param_names(ds: xr.Dataset) -> list[str]:
+    """Recorded parameter names, in store order."""
+    return [str(p) for p in ds[schema.PARAM].values]
+
+
+def param_weights(ds: xr.Dataset, param: str) -> np.ndarray:
+    """Positions along ``weight`` of the recorded weights of ``param``."""
+    names = param_names(ds)
+    if param not in names:
+        raise ConfigError(
+            f"param must be one of the recorded parameters {names}; got {param!r}. "
+            "Pass one of those names (or param=None for all weights)."
+        )
+    return np.flatnonzero(np.asarray(ds[schema.PARAM_ID].values) == names.index(param))
+
+
+def largest_param(ds: xr.Dataset) -> str:
+    """The parameter with the most recorded weights."""
+    names = param_names(ds)
+    counts = np.bincount(np.asarray(ds[schema.PARAM_ID].values), minlength=len(names))
+    return names[int(np.argmax(counts))]
+
+
+def as_slice(idx: np.ndarray) -> slice | np.ndarray:
+    """A slice for a run of consecutive positions (cheap on dask), else the positions."""
+    if idx.size and idx[-1] - idx[0] == idx.size - 1:
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
+def validate_keep(keep: float) -> float:
+    """``keep`` must be a fraction in (0, 1)."""
+    if isinstance(keep, bool) or not isinstance(keep, (int, float, np.floating)) or not (
+            0.0 < float(keep) < 1.0):
+        raise ConfigError(
+            f"keep is the fraction of weights kept for inference and must be in (0, 1); "
+            f"got {keep!r}. Pass e.g. keep=0.25."
+        )
+    return float(keep)
+
+
+def progress(steps: np.ndarray) -> np.ndarray:
+    """Training progress of each step: ``step / last step`` (0 when the run has one step)."""
+    steps = np.asarray(steps, dtype=np.float64)
+    last = steps.max() if steps.size else 0.0
+    return steps / last if last > 0 else np.zeros_like(steps)
+
+
+def time_blocks(w: xr.DataArray) -> xr.DataArray:
+    """``w`` (step, weight) rechunked to whole time axes in blocks of <= ``BLOCK_BYTES``.
+
+    Blocks keep the store's weight-chunk boundaries where they are small enough (so a block
+    reads whole chunks), and split them otherwise.
+    """
+    if not hasattr(w.data, "rechunk"):
+        return w
+    n_steps = max(int(w.sizes[schema.STEP]), 1)
+    per_block = max(BLOCK_BYTES // (n_steps * w.dtype.itemsize), 1)
+    chunk = min(int(max(w.data.chunks[1])), per_block)
+    return w.chunk({schema.STEP: -1, schema.WEIGHT: chunk})

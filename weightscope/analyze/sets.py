@@ -1,0 +1,139 @@
+"""Active and inactive sets through training (paper section 2.1, Figure 1 left).
+
+A weight is *active* at snapshot ``t`` when its magnitude stays at or above a threshold at
+every snapshot from ``t`` to the end of training, and *inactive* when it stays below. The
+threshold keeps a fraction ``keep`` of the weights by final magnitude (DESIGN.md section 4).
+
+Examples
+--------
+>>> import numpy as np, xarray as xr
+>>> from weightscope import schema
+>>> w = np.array([[0.1, 0.9, 0.5, 0.2],
+...               [0.8, 0.1, 0.4, 0.3],
+...               [0.9, 0.2, 0.1, 0.3]], np.float32)
+>>> ds = xr.Dataset(
+...     {schema.W: ((schema.STEP, schema.WEIGHT), w), schema.NUMEL: ((schema.PARAM,), [4])},
+...     coords={schema.STEP: [0, 10, 20], schema.PARAM: ["fc.weight"],
+...             schema.PARAM_ID: ((schema.WEIGHT,), np.zeros(4, np.int32)),
+...             schema.INDEX: ((schema.WEIGHT,), np.arange(4))},
+...     attrs={schema.FORMAT_ATTR: 1, schema.EVERY: 10, schema.COMPLETE: True})
+>>> sets = active_sets(ds, keep=0.25)
+>>> sets.active.values.tolist(), sets.inactive.values.tolist()
+([0.0, 0.0, 0.25], [0.5, 0.75, 0.75])
+"""
+
+from __future__ import annotations
+
+import math
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from .. import schema
+from ..errors import AnalysisError, ConfigError
+from ._common import param_names, progress, time_blocks, validate_keep
+
+__all__ = ["active_sets", "thresholds"]
+
+SCOPES = ("param", "global")
+
+
+def thresholds(final: np.ndarray, param_id: np.ndarray, n_params: int, keep: float,
+               scope: str = "param") -> np.ndarray:
+    """Magnitude threshold per parameter: the k-th largest final ``|w|``, ``k = ceil(keep n)``.
+
+    Non-finite final values are ignored. With ``scope="global"`` every parameter gets the
+    threshold of all recorded weights together. A parameter without finite values gets NaN.
+    """
+    mag = np.abs(np.asarray(final, dtype=np.float64))
+    ok = np.isfinite(mag)
+    if scope == "global":
+        return np.full(n_params, _kth_largest(mag[ok], keep))
+    return np.array([_kth_largest(mag[ok & (param_id == p)], keep) for p in range(n_params)])
+
+
+def _kth_largest(values: np.ndarray, keep: float) -> float:
+    n = values.size
+    if n == 0:
+        return float("nan")
+    k = max(1, math.ceil(keep * n - 1e-9))
+    return float(np.partition(values, n - k)[n - k])
+
+
+def active_sets(ds: xr.Dataset, keep: float = 0.25, scope: str = "param") -> xr.Dataset:
+    """Fraction of recorded weights in the active and inactive sets at every snapshot.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A run as returned by :func:`weightscope.open_run`.
+    keep : float, default 0.25
+        Fraction of weights kept for inference; the threshold of a parameter is its k-th
+        largest final ``|w|`` with ``k = ceil(keep * n)``.
+    scope : {"param", "global"}
+        One threshold per parameter (default) or one for all recorded weights.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``active`` (step) and ``inactive`` (step): fractions of the recorded weights, with a
+        ``progress`` coordinate (step / last step) and ``threshold`` (param). Weights with a
+        non-finite value anywhere are left out (``attrs["excluded_nan"]``). Computed eagerly,
+        reading the run block by block (whole time axis, bounded weights per block).
+    """
+    keep = validate_keep(keep)
+    if scope not in SCOPES:
+        raise ConfigError(f"scope must be one of {SCOPES}; got {scope!r}. Pass scope='param'.")
+    steps = np.asarray(ds[schema.STEP].values)
+    if steps.size == 0:
+        raise AnalysisError("the run holds no snapshot yet; record some steps first.")
+    names = param_names(ds)
+    pid = np.asarray(ds[schema.PARAM_ID].values)
+    final = np.asarray(ds[schema.W].isel({schema.STEP: int(np.argmax(steps))}).values)
+    thr = thresholds(final, pid, len(names), keep, scope)
+    hist = _histograms(ds[schema.W], thr[pid].astype(np.float32))
+    n_valid = int(hist[0].sum())
+    if n_valid == 0:
+        raise AnalysisError("every recorded weight has a non-finite value; nothing to analyze.")
+    frac = np.cumsum(hist[:2, :-1], axis=1) / n_valid
+    coords = {schema.STEP: steps, "progress": (schema.STEP, progress(steps))}
+    out = xr.Dataset(
+        {"active": (schema.STEP, frac[0], {"long_name": "active set", "units": "fraction"}),
+         "inactive": (schema.STEP, frac[1], {"long_name": "inactive set", "units": "fraction"}),
+         "threshold": (schema.PARAM, thr, {"long_name": "magnitude threshold"})},
+        coords={**coords, schema.PARAM: names},
+    )
+    out.attrs = {"keep": keep, "scope": scope, "n_weights": n_valid,
+                 "excluded_nan": int(pid.size - n_valid)}
+    return out
+
+
+def _histograms(w: xr.DataArray, thr: np.ndarray) -> np.ndarray:
+    """Counts of weights by the snapshot from which they stay above / below (3, T + 1).
+
+    Rows: active-from, inactive-from, and (row 2, column 0) the non-finite weights.
+    """
+    w = time_blocks(w)
+    data = w.data
+    if not isinstance(data, da.Array):
+        return _block_hist(np.asarray(data), thr[None, :])
+    n_steps = data.shape[0] + 1
+    thr_d = da.from_array(thr[None, :], chunks=((1,), data.chunks[1]))
+    hists = da.map_blocks(_block_hist, data, thr_d, dtype=np.int64,
+                          chunks=((3,), (n_steps,) * len(data.chunks[1])))
+    return hists.reshape(3, len(data.chunks[1]), n_steps).sum(axis=1).compute()
+
+
+def _block_hist(x: np.ndarray, thr: np.ndarray) -> np.ndarray:
+    """Per block of (step, weight): histograms of the first snapshot of a settled suffix."""
+    n_steps = x.shape[0]
+    mag = np.abs(x)
+    finite = np.isfinite(x).all(axis=0)
+    out = np.zeros((3, n_steps + 1), dtype=np.int64)
+    for row, settled in enumerate((mag >= thr, mag < thr)):
+        tail = settled[::-1]
+        run = np.where(tail.all(axis=0), n_steps, tail.argmin(axis=0))
+        out[row] = np.bincount(n_steps - run[finite], minlength=n_steps + 1)
+    out[2, 0] = int((~finite).sum())
+    return out
