@@ -96,12 +96,12 @@ def decay_time(
     w, every, last = _grid_series(ds, param)
     lag = check_max_lag(w.sizes[schema.STEP], max_lag)
     data = w.data
-    if isinstance(data, np.ndarray):
-        both = _kernel_block(data, lag, -1)
-    else:  # dask: one task per block of weights, each with the whole time axis
+    if hasattr(data, "map_blocks"):  # dask: one task per block of weights, whole time axis
         data = data.rechunk({0: -1})
         both = data.map_blocks(_kernel_block, lag, 1, chunks=((2,), data.chunks[1]),
                                dtype=np.float64, meta=np.empty((0, 0)))
+    else:
+        both = _kernel_block(np.asarray(data), lag, -1)
     coords = {k: v.variable for k, v in w.coords.items() if v.dims == (schema.WEIGHT,)}
     coords[CENSORED] = ((schema.WEIGHT,), both[1] > 0)
     out = xr.DataArray(both[0] * (every / last), dims=(schema.WEIGHT,), coords=coords,
