@@ -126,6 +126,11 @@ def _ranked(flat: torch.Tensor, magnitude: bool, out: torch.Tensor | None = None
     return flat if out is None else out.copy_(flat)
 
 
+def _chunk_buffer(flat: torch.Tensor) -> torch.Tensor:
+    size = min(flat.numel(), chunk_elements(flat.device))
+    return torch.empty(size, dtype=flat.dtype, device=flat.device)
+
+
 def _flat_piece(flat: torch.Tensor, buf: torch.Tensor, piece: slice, magnitude: bool):
     return _ranked(flat[piece], magnitude, out=buf[: piece.stop - piece.start])
 
@@ -148,7 +153,7 @@ def kth_largest(flat: torch.Tensor, k: int, magnitude: bool = True) -> torch.Ten
     lo_i, hi_i = math.floor(pos - margin), math.ceil(pos + margin)
     lo = sample[lo_i] if lo_i >= 0 else sample.new_tensor(-math.inf)
     hi = sample[hi_i] if hi_i < sample.numel() else sample.new_tensor(math.inf)
-    buf = torch.empty(chunk_elements(flat.device), dtype=flat.dtype, device=flat.device)
+    buf = _chunk_buffer(flat)
     above, bands = 0, []
     for piece in chunks(n, buf.numel()):
         mag = _flat_piece(flat, buf, piece, magnitude)
@@ -164,15 +169,15 @@ def topk_flat(flat: torch.Tensor, k: int, magnitude: bool = True) -> torch.Tenso
     """Exact top-``k`` by ranking magnitude of the 1-D ``flat`` as a bool mask.
 
     Among equal magnitudes lower indices win; ``magnitude=False`` ranks the (NaN-free) values
-    of ``flat`` as they are. A selection (:func:`kth_largest`) and one
-    chunked comparison pass, never a full sort.
+    of ``flat`` as they are. A selection (:func:`kth_largest`) and one chunked comparison
+    pass, never a full sort.
     """
     n = flat.numel()
     mask = torch.empty(n, dtype=torch.bool, device=flat.device)
     if k >= n:
         return mask.fill_(True)
     threshold = kth_largest(flat, k, magnitude)
-    buf = torch.empty(chunk_elements(flat.device), dtype=flat.dtype, device=flat.device)
+    buf = _chunk_buffer(flat)
     kept = 0
     for piece in chunks(n, buf.numel()):
         mag = _flat_piece(flat, buf, piece, magnitude)
