@@ -42,6 +42,10 @@ def test_tie_heavy_inputs_match_oracle(n, density, levels, seed):
     assert torch.equal(mask, topk_loop(w, density))
 
 
+def test_scalar_weight_is_kept():
+    assert mask_topk(torch.tensor(-2.0), 0.1).tolist() is True
+
+
 def test_ties_lower_flat_index_wins():
     mask = mask_topk(torch.ones(2, 5), 0.3)
     assert mask.flatten().tolist() == [True, True, True] + [False] * 7

@@ -50,7 +50,7 @@ _EXACT_SELECT_MAX = 1 << 17
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def check_weight(w: object, kernel: str, min_dim: int = 1) -> torch.Tensor:
+def check_weight(w: object, kernel: str, min_dim: int = 0) -> torch.Tensor:
     """Validate a weight tensor for ``kernel`` and return it detached.
 
     Raises :class:`ConfigError` for a non-tensor, an unsupported dtype or an empty tensor and
