@@ -39,6 +39,7 @@ import xarray as xr
 
 from .. import schema
 from ..errors import AnalysisError, ConfigError
+from ._common import as_slice, every, largest_param, param_weights, time_blocks
 from ._decay_kernel import check_max_lag, decay_kernel
 
 __all__ = ["decay_by_magnitude", "decay_time"]
@@ -93,21 +94,20 @@ def decay_time(
     >>> float(decay_time(ds, param="fc.weight")[0])  # 3 snapshots of 32: 15 steps of 160
     0.09375
     """
-    w, every, last = _grid_series(ds, param)
+    w, step_every, last = _grid_series(ds, param)
     lag = check_max_lag(w.sizes[schema.STEP], max_lag)
-    data = w.data
+    data = time_blocks(w).data
     if hasattr(data, "map_blocks"):  # dask: one task per block of weights, whole time axis
-        data = data.rechunk({0: -1})
         both = data.map_blocks(_kernel_block, lag, 1, chunks=((2,), data.chunks[1]),
                                dtype=np.float64, meta=np.empty((0, 0)))
     else:
         both = _kernel_block(np.asarray(data), lag, -1)
     coords = {k: v.variable for k, v in w.coords.items() if v.dims == (schema.WEIGHT,)}
     coords[CENSORED] = ((schema.WEIGHT,), both[1] > 0)
-    out = xr.DataArray(both[0] * (every / last), dims=(schema.WEIGHT,), coords=coords,
+    out = xr.DataArray(both[0] * (step_every / last), dims=(schema.WEIGHT,), coords=coords,
                        name="decay_time")
     out.attrs = {"long_name": "decay time", "units": "fraction of training", "max_lag": lag,
-                 schema.EVERY: every, "last_grid_step": last}
+                 schema.EVERY: step_every, "last_grid_step": last}
     if param is not None:
         out.attrs["param"] = param
     return out
@@ -121,54 +121,26 @@ def _kernel_block(x: np.ndarray, max_lag: int, workers: int) -> np.ndarray:
 
 def _grid_series(ds: xr.Dataset, param: str | None) -> tuple[xr.DataArray, int, int]:
     """``w`` on the uniform grid (off-grid snapshots dropped), ``every`` and the last step."""
-    every = _every(ds)
+    step_every = every(ds)
     steps = np.asarray(ds[schema.STEP].values, dtype=np.int64)
-    on_grid = np.flatnonzero(steps % every == 0)
+    on_grid = np.flatnonzero(steps % step_every == 0)
     grid = steps[on_grid]
-    if grid.size >= 2 and np.any(np.diff(grid) != every):
-        gap = int(np.flatnonzero(np.diff(grid) != every)[0])
+    if grid.size >= 2 and np.any(np.diff(grid) != step_every):
+        gap = int(np.flatnonzero(np.diff(grid) != step_every)[0])
         raise AnalysisError(
-            f"the uniform snapshot grid must have a step every {every}; got {grid[gap]} then "
-            f"{grid[gap + 1]}. The run is missing snapshots: re-record it or open it again."
+            f"the uniform snapshot grid must have a step every {step_every}; got {grid[gap]} "
+            f"then {grid[gap + 1]}. The run is missing snapshots: re-record it or open it again."
         )
     if grid.size < 4 or grid[-1] <= 0:
         raise AnalysisError(
             "the decay time needs at least 4 uniformly spaced snapshots (steps that are "
-            f"multiples of every={every}) ending after step 0; got steps {grid.tolist()[:8]}. "
-            "Record more steps or use a smaller `every`."
+            f"multiples of every={step_every}) ending after step 0; got steps "
+            f"{grid.tolist()[:8]}. Record more steps or use a smaller `every`."
         )
-    w = ds[schema.W].isel({schema.STEP: _as_slice(on_grid)})
+    w = ds[schema.W].isel({schema.STEP: as_slice(on_grid)})
     if param is not None:
-        w = w.isel({schema.WEIGHT: _as_slice(_param_weights(ds, param))})
-    return w, every, int(grid[-1])
-
-
-def _every(ds: xr.Dataset) -> int:
-    every = ds.attrs.get(schema.EVERY)
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise AnalysisError(
-            f"the run's '{schema.EVERY}' attribute must be an integer >= 1; got {every!r}. "
-            "Open runs with weightscope.open_run."
-        )
-    return int(every)
-
-
-def _param_weights(ds: xr.Dataset, param: str) -> np.ndarray:
-    """Positions along ``weight`` of the recorded weights of ``param``."""
-    names = [str(p) for p in ds[schema.PARAM].values]
-    if param not in names:
-        raise ConfigError(
-            f"param must be one of the recorded parameters {names}; got {param!r}. "
-            "Pass one of those names (or param=None for all weights)."
-        )
-    return np.flatnonzero(np.asarray(ds[schema.PARAM_ID].values) == names.index(param))
-
-
-def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
-    """A slice for a run of consecutive positions (cheap on dask), else the positions."""
-    if idx.size and idx[-1] - idx[0] == idx.size - 1:
-        return slice(int(idx[0]), int(idx[-1]) + 1)
-    return idx
+        w = w.isel({schema.WEIGHT: as_slice(param_weights(ds, param))})
+    return w, step_every, int(grid[-1])
 
 
 def decay_by_magnitude(
@@ -220,11 +192,11 @@ def decay_by_magnitude(
     """
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
         raise ConfigError(f"bins must be an integer >= 1; got {bins!r}. Pass e.g. bins=20.")
-    name = _largest_param(ds) if param is None else param
+    name = largest_param(ds) if param is None else param
     delta = decay_time(ds, param=name).compute()
     steps = np.asarray(ds[schema.STEP].values)
     final = ds[schema.W].isel({schema.STEP: int(np.argmax(steps)),
-                               schema.WEIGHT: _as_slice(_param_weights(ds, name))})
+                               schema.WEIGHT: as_slice(param_weights(ds, name))})
     magnitude = np.abs(np.asarray(final.values, dtype=np.float64))
     usable = np.isfinite(delta.values) & np.isfinite(magnitude)
     if usable.sum() < bins:
@@ -234,12 +206,6 @@ def decay_by_magnitude(
             f"({int((~usable).sum())} excluded as NaN). Pass bins<={max(1, int(usable.sum()))}."
         )
     return _binned(delta[usable], magnitude[usable], bins, name, int((~usable).sum()))
-
-
-def _largest_param(ds: xr.Dataset) -> str:
-    names = [str(p) for p in ds[schema.PARAM].values]
-    counts = np.bincount(np.asarray(ds[schema.PARAM_ID].values), minlength=len(names))
-    return names[int(np.argmax(counts))]
 
 
 def _binned(
