@@ -9,7 +9,7 @@ from .. import schema
 from ..errors import AnalysisError, ConfigError
 
 __all__ = ["BLOCK_BYTES", "as_slice", "every", "largest_param", "param_weights",
-           "progress", "time_blocks", "validate_keep"]
+           "progress", "time_blocks", "validate_bins", "validate_keep"]
 
 #: Bytes of one (whole time axis x weights) block an analyzer holds at once. Each dask worker
 #: thread works on one block (plus its temporaries), so memory is bounded by this, not by
@@ -67,6 +67,13 @@ def validate_keep(keep: float) -> float:
             f"got {keep!r}. Pass e.g. keep=0.25."
         )
     return float(keep)
+
+
+def validate_bins(bins: int) -> int:
+    """``bins`` must be an integer >= 1."""
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ConfigError(f"bins must be an integer >= 1; got {bins!r}. Pass e.g. bins=20.")
+    return int(bins)
 
 
 def progress(steps: np.ndarray) -> np.ndarray:

@@ -1,0 +1,186 @@
+"""Everything behind the paper's Figure 1, computed once for the plot and the summary.
+
+Left: active/inactive sets of the largest run. Middle: with one run, its normalized
+cumulative search distance against training progress; with several runs of one architecture,
+total distance (normalized by the largest) against weights added. Right: median decay time
+(with interquartile range) per equal-count bin of final ``|w|`` of one parameter of the
+largest run.
+
+Examples
+--------
+>>> import os, tempfile, torch, weightscope as ws
+>>> from weightscope.analyze import figure1_data, summary
+>>> path = os.path.join(tempfile.mkdtemp(), "run.zarr")
+>>> model = torch.nn.Linear(32, 32)
+>>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+>>> with ws.Recorder(path, model, every=1) as rec:
+...     _ = rec.attach(opt)
+...     for _ in range(12):
+...         opt.zero_grad(); model(torch.randn(8, 32)).pow(2).mean().backward(); opt.step()
+>>> data = figure1_data([ws.open_run(path)], bins=4)
+>>> summary(data)["active_sets"]["final_active"]
+0.25
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from .. import schema
+from ..errors import AnalysisError, IncompleteRunWarning
+from ._common import largest_param, param_weights, validate_bins, validate_keep
+from .decay import decay_by_magnitude
+from .distance import distance_vs_weights, participating_weights, search_distance
+from .sets import active_sets
+
+__all__ = ["MIN_SNAPSHOTS", "Figure1Data", "figure1_data", "summary"]
+
+#: Fewest snapshots a run needs for Figure 1 (the decay time needs windows of >= 3 points).
+MIN_SNAPSHOTS = 4
+
+
+@dataclass(frozen=True)
+class Figure1Data:
+    """The numbers behind the three panels (see the module docstring)."""
+
+    labels: tuple[str, ...]
+    primary: str
+    sets: xr.Dataset
+    distance: xr.DataArray
+    family: xr.Dataset | None
+    decay: xr.DataArray
+    keep: float
+    incomplete: tuple[str, ...]
+
+
+def figure1_data(runs: Sequence[xr.Dataset], keep: float = 0.25, scope: str = "param",
+                 param: str | None = None, bins: int = 20,
+                 labels: Sequence[str] | None = None,
+                 on_phase: Callable[[str], None] | None = None) -> Figure1Data:
+    """Compute the three panels of Figure 1 for one run or a family of runs.
+
+    Parameters
+    ----------
+    runs : sequence of xarray.Dataset
+        Runs opened with :func:`weightscope.open_run`; several runs must share one
+        architecture (they make the middle panel).
+    keep, scope : float, str
+        Threshold of the active/inactive sets (:func:`active_sets`).
+    param : str, optional
+        Parameter of the right panel (default: the largest recorded one).
+    bins : int
+        Equal-count bins of final ``|w|`` in the right panel.
+    labels : sequence of str, optional
+        Run names (default ``run0``...).
+    on_phase : callable, optional
+        Called with a short description before each phase (for progress displays).
+
+    Warns
+    -----
+    IncompleteRunWarning
+        For a run that was not closed: it is analyzed up to its last stored snapshot.
+    """
+    keep = validate_keep(keep)
+    validate_bins(bins)
+    phase = on_phase or (lambda _: None)
+    labels = tuple(labels) if labels is not None else tuple(f"run{i}" for i in range(len(runs)))
+    _check_runs(runs, labels)
+    incomplete = tuple(lab for ds, lab in zip(runs, labels) if not ds.attrs.get(schema.COMPLETE))
+    for lab in incomplete:
+        warnings.warn(f"run {lab!r} is incomplete (still recording, or crashed); analyzing "
+                      "it up to its last stored snapshot.", IncompleteRunWarning, stacklevel=2)
+    big = int(np.argmax([participating_weights(ds) for ds in runs]))
+    ds = runs[big]
+    if param is not None:
+        param_weights(ds, param)  # validates the name before any long computation
+    phase("search distance")
+    family = distance_vs_weights(runs, labels) if len(runs) > 1 else None
+    curve = search_distance(ds).compute()
+    phase("active and inactive sets")
+    sets = active_sets(ds, keep, scope)
+    phase("decay times")
+    decay = decay_by_magnitude(ds, param or largest_param(ds), bins)
+    return Figure1Data(
+        labels=labels, primary=labels[big], sets=sets,
+        distance=curve / float(curve[-1]) if curve.size and curve[-1] > 0 else curve,
+        family=family, decay=decay, keep=keep, incomplete=incomplete)
+
+
+def _check_runs(runs: Sequence[xr.Dataset], labels: Sequence[str]) -> None:
+    if not runs:
+        raise AnalysisError("Figure 1 needs at least one run; got none.")
+    if len(labels) != len(runs):
+        raise AnalysisError(f"got {len(labels)} labels for {len(runs)} runs; pass one per run.")
+    for ds, lab in zip(runs, labels):
+        n = ds.sizes[schema.STEP]
+        if n < MIN_SNAPSHOTS:
+            raise AnalysisError(
+                f"run {lab!r} has {n} snapshot(s); Figure 1 needs at least {MIN_SNAPSHOTS} "
+                "(the decay time compares windows of >= 3). Train longer or record with a "
+                "smaller every=."
+            )
+
+
+def summary(data: Figure1Data) -> dict[str, Any]:
+    """The numbers behind every panel, plus the trend statistics, as plain JSON types."""
+    sets, dec = data.sets, data.decay
+    prog = sets.progress.values
+    at = {f"{int(p * 100)}%": float(np.interp(p, prog, sets.active.values))
+          for p in (0.1, 0.25, 0.5, 0.75, 0.9)}
+    rho = stats.spearmanr(dec.magnitude.values, dec.values).statistic if dec.size > 1 else None
+    out: dict[str, Any] = {
+        "runs": list(data.labels), "primary": data.primary, "incomplete": list(data.incomplete),
+        "active_sets": {
+            "keep": data.keep, "scope": sets.attrs["scope"],
+            "final_active": float(sets.active.values[-1]),
+            "final_inactive": float(sets.inactive.values[-1]),
+            "active_at_progress": at, "excluded_nan": sets.attrs["excluded_nan"],
+            "step": sets.step.values.tolist(), "active": sets.active.values.tolist(),
+            "inactive": sets.inactive.values.tolist()},
+        "decay": {
+            "param": dec.attrs["param"], "bins": dec.attrs["bins"],
+            "spearman_median_vs_magnitude": None if rho is None else float(rho),
+            "excluded_nan": dec.attrs["excluded_nan"],
+            "magnitude": dec.magnitude.values.tolist(), "median": dec.values.tolist(),
+            "q25": dec.q25.values.tolist(), "q75": dec.q75.values.tolist(),
+            "censored": dec.censored.values.tolist(), "count": dec["count"].values.tolist()},
+        "distance": _distance_summary(data),
+    }
+    return _plain(out)
+
+
+def _distance_summary(data: Figure1Data) -> dict[str, Any]:
+    curve = data.distance
+    out: dict[str, Any] = {"progress": curve.progress.values[:: max(1, curve.size // 200)]
+                           .tolist(),
+                           "normalized": curve.values[:: max(1, curve.size // 200)].tolist()}
+    fam = data.family
+    if fam is not None:
+        rho = stats.spearmanr(fam.added.values, fam.total_distance.values).statistic
+        out["family"] = {"run": fam.run.values.tolist(), "weights": fam.weights.values.tolist(),
+                         "added": fam.added.values.tolist(),
+                         "total": fam.total_distance.values.tolist(),
+                         "normalized": fam.normalized_distance.values.tolist(),
+                         "spearman_total_vs_added": float(rho),
+                         "increasing": bool(np.all(np.diff(fam.total_distance.values) > 0))}
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """NaN -> None and numpy scalars -> Python, recursively (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

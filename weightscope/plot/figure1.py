@@ -1,0 +1,60 @@
+"""The paper's Figure 1 in one call: ``figure1(runs)`` returns a matplotlib Figure.
+
+Examples
+--------
+>>> import os, tempfile, torch, weightscope as ws
+>>> path = os.path.join(tempfile.mkdtemp(), "run.zarr")
+>>> model = torch.nn.Linear(32, 32)
+>>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+>>> with ws.Recorder(path, model, every=1) as rec:
+...     _ = rec.attach(opt)
+...     for _ in range(12):
+...         opt.zero_grad(); model(torch.randn(8, 32)).pow(2).mean().backward(); opt.step()
+>>> fig = figure1([ws.open_run(path)], bins=4)
+>>> len(fig.axes)
+3
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import xarray as xr
+from matplotlib.figure import Figure
+
+from ..analyze.figure1 import Figure1Data, figure1_data
+from .panels import plot_active_sets, plot_decay, plot_distance_curve, plot_distance_family
+from .style import FIGURE1_SIZE, paper_style
+
+__all__ = ["figure1"]
+
+
+def figure1(runs: Sequence[xr.Dataset] | xr.Dataset | Figure1Data, fig: Figure | None = None,
+            **kwargs: Any) -> Figure:
+    """Draw the three panels of Figure 1.
+
+    Parameters
+    ----------
+    runs : Dataset, sequence of Dataset, or Figure1Data
+        One run, a family of runs of one architecture, or precomputed data
+        (:func:`weightscope.analyze.figure1_data`).
+    fig : matplotlib.figure.Figure, optional
+        Figure to draw into (its content is kept; three axes are added). Default: a new
+        Figure of paper width, not registered with pyplot (nothing to close).
+    **kwargs
+        ``keep``, ``scope``, ``param``, ``bins``, ``labels`` for :func:`figure1_data`.
+    """
+    if isinstance(runs, xr.Dataset):
+        runs = [runs]
+    data = runs if isinstance(runs, Figure1Data) else figure1_data(runs, **kwargs)
+    with paper_style():
+        fig = fig if fig is not None else Figure(figsize=FIGURE1_SIZE, layout="constrained")
+        left, middle, right = fig.subplots(1, 3)
+        plot_active_sets(data.sets, ax=left)
+        if data.family is not None:
+            plot_distance_family(data.family, ax=middle)
+        else:
+            plot_distance_curve(data.distance, ax=middle)
+        plot_decay(data.decay, ax=right)
+    return fig
