@@ -47,7 +47,7 @@ def handle_errors(func: F) -> F:
                 raise typer.Exit(err.exit_code) from None
             except (KeyboardInterrupt, typer.Exit, typer.Abort):
                 raise
-            except Exception as err:  # noqa: BLE001 - a failure, not bad input
+            except Exception as err:
                 typer.echo(f"error: {type(err).__name__}: {err}", err=True)
                 raise typer.Exit(1) from None
 

@@ -29,7 +29,7 @@ def main(out_dir: str | None = None) -> Path:
 
     with ws.Recorder(path, model, every=5, overwrite=True) as rec:
         rec.attach(opt)  # snapshot after optimizer.step(); the lr is read from opt
-        for step in range(200):
+        for _ in range(200):
             idx = torch.randint(0, 512, (32,))
             loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
             opt.zero_grad()

@@ -17,7 +17,8 @@ def test_there_are_examples():
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(script, tmp_path):
-    out = subprocess.run([sys.executable, "-W", "error::weightscope.errors.WeightscopeWarning", str(script),
-                          str(tmp_path)], capture_output=True, text=True, timeout=600)
+    warn = "error::weightscope.errors.WeightscopeWarning"
+    out = subprocess.run([sys.executable, "-W", warn, str(script), str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip(), "an example should say what it did"

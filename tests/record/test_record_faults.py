@@ -27,7 +27,7 @@ def test_writer_failure_raises_at_next_step_and_keeps_the_prefix(tmp_path, monke
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(RunWriter, "write_snapshots", disk_full)
-    with pytest.raises(WriterError, match="background writer failed.*No space left.*resume=True"):
+    with pytest.raises(WriterError, match=r"background writer failed.*No space left.*resume=True"):
         def step(s, loss, opt):
             rec.step()
             time.sleep(0.01)
@@ -53,7 +53,7 @@ def test_resume_from_an_earlier_step_drops_later_snapshots(tmp_path):
     opt = train(model, 8)
     with ws.Recorder(path, model, every=4, resume=8) as rec:
         assert ws.open_run(path).step.values.tolist() == [0, 4, 8]
-        train(model, 13, start=8, optimizer=opt, after_step=lambda s, l, o: rec.step(loss=l))
+        train(model, 13, start=8, optimizer=opt, after_step=lambda s, loss, o: rec.step(loss=loss))
     ds = ws.open_run(path)
     assert ds.step.values.tolist() == [0, 4, 8, 12, 13]
     assert ds.iteration.values.tolist() == list(range(1, 14))

@@ -153,7 +153,7 @@ def test_existing_path_and_argument_errors(tmp_path):
     model = tiny_model()
     path = tmp_path / "run.zarr"
     ws.Recorder(path, model).close()
-    with pytest.raises(RunExistsError, match="already exists.*overwrite=True"):
+    with pytest.raises(RunExistsError, match=r"already exists.*overwrite=True"):
         ws.Recorder(path, model)
     ws.Recorder(path, model, overwrite=True).close()
     (tmp_path / "notes").mkdir()

@@ -66,7 +66,7 @@ def test_growth_keeps_step_arrays_aligned(tmp_path):
 
 
 def test_missing_path(tmp_path):
-    with pytest.raises(RunNotFoundError, match="no run at .*does not exist"):
+    with pytest.raises(RunNotFoundError, match=r"no run at .*does not exist"):
         open_run(tmp_path / "nope.zarr")
 
 
@@ -85,7 +85,7 @@ def test_newer_format_version(tmp_path):
     doc = json.loads(meta.read_text())
     doc["attributes"][schema.FORMAT_ATTR] = schema.FORMAT_VERSION + 1
     meta.write_text(json.dumps(doc))
-    with pytest.raises(SchemaError, match="newer than this library reads.*upgrade weightscope"):
+    with pytest.raises(SchemaError, match=r"newer than this library reads.*upgrade weightscope"):
         open_run(tmp_path / "run.zarr")
 
 

@@ -74,7 +74,7 @@ def participating_weights(ds: xr.Dataset) -> int:
     mask = np.asarray(ds[schema.MASK].isel({schema.STEP: -1}).values, dtype=np.float64)
     pid = np.asarray(ds[schema.PARAM_ID].values)
     frac = np.bincount(pid, mask, len(numel)) / np.maximum(np.bincount(pid, None, len(numel)), 1)
-    return int(round(float((numel * frac).sum())))
+    return round(float((numel * frac).sum()))
 
 
 def distance_vs_weights(runs: Sequence[xr.Dataset], labels: Sequence[str] | None = None

@@ -31,7 +31,7 @@ from torch import nn
 
 from .. import schema
 from ..errors import ConfigError
-from ..store import DEFAULT_BUFFER_BYTES, Layout, RunWriter, paths
+from ..store import Layout, RunWriter, paths
 from .capture import Capture, DistanceTracker
 from .pipeline import Pipeline
 from .resume import ResumePoint, check_same_layout, check_weights, find_resume_point
@@ -104,8 +104,8 @@ class Recorder:
         else:
             writer = RunWriter.create(
                 path, self.layout, attrs=self._attrs(), has_mask=self._capture.has_mask,
-                has_distance=track_distance, buffer_bytes=int(buffer_mb * 2**20), overwrite=overwrite,
-                storage_options=storage_options)
+                has_distance=track_distance, buffer_bytes=int(buffer_mb * 2**20),
+                overwrite=overwrite, storage_options=storage_options)
             point, nonfinite = ResumePoint(step=0, row=-1), 0
         self._writer = writer
         self._distance = DistanceTracker(self._selected) if track_distance else None
@@ -348,5 +348,5 @@ def _abort_open_recorders() -> None:
     for rec in list(_OPEN):
         try:
             rec.abort()
-        except Exception:  # noqa: BLE001 - best effort at exit
+        except Exception:
             pass

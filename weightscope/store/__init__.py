@@ -6,7 +6,7 @@ Examples
 >>> open_run("does/not/exist.zarr")
 Traceback (most recent call last):
 ...
-weightscope.errors.RunNotFoundError: no run at 'does/not/exist.zarr': the path does not exist. Check the path, or record a run there with weightscope.Recorder.
+weightscope.errors.RunNotFoundError: no run at 'does/not/exist.zarr': the path does not exist...
 """
 
 from .layout import Layout, plan_chunks
