@@ -36,9 +36,10 @@ __all__ = [
     "topk_flat",
 ]
 
-#: Elements per step of the chunked passes on CPU, by kind of kernel: "stream" kernels keep a
-#: few buffers per element (topk, 2:4 1D), "search" keeps ~40 (2:4 2D). Sized to stay in cache
-#: while keeping the number of (multi-threaded) operations low.
+#: Elements per step and per thread of the chunked passes on CPU, by kind of kernel: "stream"
+#: kernels keep a few buffers per element (topk, 2:4 1D), "search" ~40 (2:4 2D). Sized to stay
+#: in cache; scaling with the threads keeps the per-thread share and halves the number of
+#: parallel regions (each a synchronisation of the intra-op threads) per doubling.
 CPU_CHUNK = {"stream": 1 << 20, "search": 1 << 18}
 #: The same on accelerators: large steps, few kernel launches, bounded scratch memory.
 ACCEL_CHUNK = {"stream": 1 << 24, "search": 1 << 21}
@@ -102,8 +103,10 @@ def split_out_in(w: torch.Tensor) -> tuple[int, int, int]:
 
 
 def chunk_elements(device: torch.device, kind: str = "stream") -> int:
-    """Elements processed per step by the chunked kernels (cache-sized on CPU)."""
-    return (CPU_CHUNK if device.type == "cpu" else ACCEL_CHUNK)[kind]
+    """Elements processed per step by the chunked kernels (cache-sized per thread on CPU)."""
+    if device.type != "cpu":
+        return ACCEL_CHUNK[kind]
+    return CPU_CHUNK[kind] * min(4, max(1, torch.get_num_threads()))
 
 
 def chunks(n: int, size: int) -> list[slice]:

@@ -16,7 +16,8 @@ pattern of each family is a sum of those few quantities:
 
 That is about 120 adds/max per block on 13 candidates, done as whole-plane tensor operations on
 a structure-of-arrays copy of the magnitudes, chunk by chunk with buffers reused so the work
-stays in cache. A tournament picks the first best candidate and carries its pattern code.
+stays in cache. Each candidate carries a pattern code that grows with its index; the smallest
+code among the maxima (two reductions) names the first best pattern, looked up in a table.
 
 Examples
 --------
@@ -71,36 +72,25 @@ def _pair_sums(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> list[Op]:
     ]
 
 
-def _duel(
-    lo: tuple[torch.Tensor, torch.Tensor],
-    hi: tuple[torch.Tensor, torch.Tensor],
-    out: tuple[torch.Tensor, torch.Tensor],
-    g: torch.Tensor,
+#: Larger than every pattern code: ``code - _BIG * is_max`` puts the maxima's codes first.
+_BIG = 4096.0
+
+
+def _first_max(
+    vals: torch.Tensor, codes: torch.Tensor, dim: int, out: tuple[torch.Tensor, torch.Tensor],
+    scratch: tuple[torch.Tensor, torch.Tensor],
 ) -> list[Op]:
-    """Ops writing to ``out`` the larger of the ``(value, code)`` pairs ``lo``/``hi`` (``lo``
-    on ties). ``hi``'s codes must exceed ``lo``'s, so ``max(lo_code, g * hi_code)`` selects."""
+    """Ops writing the maximum of ``vals`` along ``dim`` to ``out[0]`` and the smallest code
+    among the maxima, minus ``_BIG``, to ``out[1]`` (both keepdim). Codes grow with the index
+    along ``dim``, so that is the code of the first maximum. The two scratch buffers (shaped
+    like ``vals``) may be the same tensor but must not overlap ``out``."""
+    is_max, key = scratch
     return [
-        partial(torch.gt, hi[0], lo[0], out=g),
-        partial(torch.maximum, lo[0], hi[0], out=out[0]),
-        partial(g.mul_, hi[1]),
-        partial(torch.maximum, lo[1], g, out=out[1]),
+        partial(torch.amax, vals, dim, keepdim=True, out=out[0]),
+        partial(torch.ge, vals, out[0], out=is_max),
+        partial(torch.sub, codes, is_max, alpha=_BIG, out=key),
+        partial(torch.amin, key, dim, keepdim=True, out=out[1]),
     ]
-
-
-def _tournament(vals: torch.Tensor, codes: torch.Tensor, scratch: torch.Tensor) -> list[Op]:
-    """Ops leaving the first maximum of ``vals`` along dim 0 in ``vals[0]`` and its code in
-    ``codes[0]`` (codes must grow along dim 0). Left and right always hold lower and higher
-    indices, so keeping the left one on ties returns the first maximum."""
-    ops: list[Op] = []
-    size, step = vals.shape[0], 1
-    while step < size:
-        count = len(range(0, size - step, 2 * step))
-        left = slice(0, 2 * step * count, 2 * step)
-        right = slice(step, step + 2 * step * count, 2 * step)
-        lo = (vals[left], codes[left])
-        ops += _duel(lo, (vals[right], codes[right]), lo, scratch[:count])
-        step *= 2
-    return ops
 
 
 class _Program:
@@ -131,26 +121,26 @@ class _Program:
             partial(torch.gt, s[1], s[0], out=flip),
             *_pair_sums(y[2], y[2], cc),
         ]
-        tmp = s.view(6, 6, n)  # s is dead once best/flip exist: reuse it as scratch
-        winner = (torch.empty(7, n, **f), torch.empty(7, n, **f))
-        self.ops += self._candidates(best, flip, cc, tmp, winner)
-        self.ops += _tournament(*winner, tmp[5])
+        cand, code = torch.empty(13, n, **f), torch.empty(13, n, **f)
+        code[0:6] = (torch.arange(6, **f) * CODES)[:, None]
+        tmp = s.view(36, n)  # s is dead once best/flip exist: reuse it as scratch
+        self.ops += self._candidates(best, flip, cc, tmp[0:23], cand, code)
+        top = (tmp[13:14], tmp[14:15])
+        self.ops += _first_max(cand, code, 0, top, (tmp[0:13], tmp[0:13]))
         self.idx = torch.empty(n, dtype=torch.int64, device=device)
-        self.ops.append(partial(self.idx.copy_, winner[1][0]))
+        self.ops += [partial(top[1].add_, _BIG), partial(self.idx.copy_, top[1][0])]
         if kpos == 1:  # per block row, 4 mask bytes as one int32
             self.bits = torch.empty(4, n, dtype=torch.int32, device=device)
         else:
             self.bits = torch.empty(n, 16, dtype=torch.uint8, device=device)
 
     @staticmethod
-    def _candidates(best, flip, cc, tmp, winner) -> list[Op]:
-        """Ops scoring candidates 0-11 with their codes, then the first of each pair of them and
-        candidate 12 into ``winner`` (7 entries, in candidate order)."""
+    def _candidates(best, flip, cc, tmp, cand, code) -> list[Op]:
+        """Ops scoring the 13 candidates into ``cand`` and their pattern codes (offset by
+        ``candidate * CODES``) into ``code[6:13]`` (``code[0:6]`` is constant)."""
         n, f = tmp.shape[-1], {"dtype": tmp.dtype, "device": tmp.device}
-        cand, code = torch.empty(12, n, **f), torch.empty(12, n, **f)
-        code[0:6] = (torch.arange(6, **f) * CODES)[:, None]
-        both, flips = tmp[0], tmp[1]
-        pairing, pairing_code = tmp[2].view(2, 3, n), tmp[3].view(2, 3, n)
+        both, flips = tmp[0:6], tmp[6:12]
+        pairing, pairing_code = tmp[12:18].view(2, 3, n), tmp[0:6].view(2, 3, n)
         ops: list[Op] = [
             partial(torch.add, cc[0, 0:3], cc[1, 3:6], out=cand[0:3]),
             partial(torch.add, cc[0, 3:6], cc[1, 0:3], out=cand[3:6]),
@@ -165,17 +155,15 @@ class _Program:
             partial(torch.add, flip[0:2, 0:3], flip[0:2, 3:6], alpha=2, out=pairing_code),
             partial(pairing_code.add_, torch.tensor([0.0, 4.0, 8.0], **f)[:, None]),
         ]
-        scratch = tmp[4, 0:2].unsqueeze(0)
-        ops += _tournament(pairing.transpose(0, 1), pairing_code.transpose(0, 1), scratch)
-        ops += [
-            partial(torch.add, pairing[0, 0], pairing[1, 0], out=winner[0][6]),
-            partial(torch.add, pairing_code[0, 0], pairing_code[1, 0], alpha=12,
-                    out=winner[1][6]),
-            partial(winner[1][6].add_, 12 * CODES),
+        top = (tmp[18:20].view(2, 1, n), tmp[20:22].view(2, 1, n))
+        scratch = (tmp[6:12].view(2, 3, n), tmp[6:12].view(2, 3, n))
+        ops += _first_max(pairing, pairing_code, 1, top, scratch)
+        return [
+            *ops,
+            partial(torch.add, top[0][0, 0], top[0][1, 0], out=cand[12]),
+            partial(torch.add, top[1][0, 0], top[1][1, 0], alpha=12, out=code[12]),
+            partial(code[12].add_, 13 * _BIG + 12 * CODES),
         ]
-        pairs = ((cand[0:12:2], code[0:12:2]), (cand[1:12:2], code[1:12:2]))
-        ops += _duel(*pairs, (winner[0][0:6], winner[1][0:6]), tmp[5])
-        return ops
 
     def run(self, src: torch.Tensor, dst: torch.Tensor) -> None:
         """Write the best pattern of every block of ``src`` ``(nb, 4, in/4, 4, K)`` to ``dst``
