@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from weightscope.kernels import _common
+from weightscope.kernels import _common, two_four, two_four_2d
 
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tiny chunk sizes, so that moderate tensors run through many chunks and a partial one."""
-    monkeypatch.setitem(_common.CPU_CHUNK, "stream", 1 << 12)
-    monkeypatch.setitem(_common.CPU_CHUNK, "search", 1 << 12)
+    """4096-element chunks whatever the thread count, so that moderate tensors run through
+    many chunks and a partial last one."""
+
+    def tiny(device: object, kind: str = "stream") -> int:
+        return 1 << 12
+
+    for module in (_common, two_four, two_four_2d):
+        monkeypatch.setattr(module, "chunk_elements", tiny)
