@@ -8,11 +8,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kernel_oracles import topk_loop
 
 from weightscope.errors import ConfigError
 from weightscope.kernels import mask_topk
-
-from .oracles import topk_loop
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 

@@ -8,11 +8,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kernel_oracles import all_patterns, blocks_of, brute_2d
 
 from weightscope.errors import StructureError
 from weightscope.kernels import mask_24_2d, patterns_24_2d
-
-from .oracles import all_patterns, blocks_of, brute_2d
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 PATTERNS = patterns_24_2d()

@@ -8,11 +8,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kernel_oracles import one_d_loop
 
 from weightscope.errors import StructureError
 from weightscope.kernels import mask_24_1d
-
-from .oracles import one_d_loop
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 

@@ -9,11 +9,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kernel_oracles import blocks_loop
 
 from weightscope.errors import ConfigError, StructureError
 from weightscope.kernels import mask_blocks, mask_topk
-
-from .oracles import blocks_loop
 
 
 @pytest.mark.parametrize("shape", [(8, 16), (4, 8, 3, 3), (6, 6, 2)])
