@@ -1,6 +1,6 @@
 """Cost of one SEARCH training step relative to a dense step, measured side by side.
 
-Model: the 784-1024-1024-10 ReLU MLP, batch 128, SGD with momentum; SEARCH is unstructured
+Model: the 784-1024-1024-10 ReLU MLP, batch 128, SGD with momentum (or Adam); SEARCH is unstructured
 and rewires every step (``Search(rewire_every=1)``), the most expensive setting. Dense and
 sparse steps alternate in blocks in one process; the script prints the median time per step
 of each and their ratio (the target is <= 1.2).
@@ -8,6 +8,7 @@ of each and their ratio (the target is <= 1.2).
 Usage::
 
     .venv/bin/python bench/sparse_search_step.py [--density 0.25] [--rounds 15] [--block 10]
+        [--threads N] [--optimizer sgd|adam] [--cpu-time]
 """
 
 from __future__ import annotations
@@ -30,9 +31,14 @@ def build() -> nn.Module:
                          nn.Linear(1024, 10))
 
 
-def make_step(sparse: bool, density: float, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+def make_step(
+    sparse: bool, density: float, optimizer: str, x: torch.Tensor, y: torch.Tensor
+) -> Callable[[], None]:
     model = build()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    if optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     if sparse:
         sparsify(model, density, method=Search(rewire_every=1)).attach(opt)
 
@@ -44,11 +50,11 @@ def make_step(sparse: bool, density: float, x: torch.Tensor, y: torch.Tensor) ->
     return step
 
 
-def time_block(step: Callable[[], None], n: int) -> float:
-    start = time.perf_counter()
+def time_block(step: Callable[[], None], n: int, clock: Callable[[], float]) -> float:
+    start = clock()
     for _ in range(n):
         step()
-    return (time.perf_counter() - start) / n
+    return (clock() - start) / n
 
 
 def main() -> None:
@@ -56,20 +62,28 @@ def main() -> None:
     parser.add_argument("--density", type=float, default=0.25)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--block", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time with process CPU time (steadier on a busy machine)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    clock = time.process_time if args.cpu_time else time.perf_counter
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(128, 784, generator=g), torch.randint(0, 10, (128,), generator=g)
-    steps = {"dense": make_step(False, args.density, x, y),
-             "search": make_step(True, args.density, x, y)}
+    steps = {"dense": make_step(False, args.density, args.optimizer, x, y),
+             "search": make_step(True, args.density, args.optimizer, x, y)}
     for step in steps.values():
-        time_block(step, 5)  # warm-up
+        time_block(step, 5, clock)  # warm-up
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(args.rounds):
         for name, step in steps.items():
-            times[name].append(time_block(step, args.block))
+            times[name].append(time_block(step, args.block, clock))
     dense, search = (statistics.median(times[n]) for n in ("dense", "search"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"density {args.density}, batch 128, 784-1024-1024-10 MLP, SGD momentum")
+          f"{'CPU' if args.cpu_time else 'wall'} time, density {args.density}, batch 128, "
+          f"784-1024-1024-10 MLP, {args.optimizer}")
     print(f"dense step   {dense * 1e3:8.2f} ms (median of {args.rounds} x {args.block})")
     print(f"search step  {search * 1e3:8.2f} ms (unstructured, rewire every step)")
     print(f"ratio search/dense: {search / dense:.3f}")

@@ -36,7 +36,9 @@ __all__ = [
     "SparseConv3d",
     "SparseLinear",
     "SparseMixin",
+    "float_mask",
     "is_sparse",
+    "mark_float_mask_synced",
     "sparse_class_for",
     "to_dense",
     "to_sparse",
@@ -60,8 +62,8 @@ class SparseMixin:
 
     def masked_weight(self) -> torch.Tensor:
         """Return the weight used by the forward pass, ``weight_mask * weight`` (STE)."""
-        return masked_weight(self.weight, self.weight_mask, self._ws_grad_scale,
-                             self._ws_dense_grad)
+        mask = float_mask(self)  # type: ignore[arg-type]
+        return masked_weight(self.weight, mask, self._ws_grad_scale, self._ws_dense_grad)
 
 
 class SparseLinear(SparseMixin, nn.Linear):
@@ -99,6 +101,41 @@ _SPARSE: dict[type[nn.Module], type[nn.Module]] = {
     nn.Conv3d: SparseConv3d,
 }
 _DYNAMIC: dict[type[nn.Module], type[nn.Module]] = {}
+
+
+def float_mask(module: nn.Module) -> torch.Tensor:
+    """Return ``weight_mask`` as a tensor of the weight's dtype and device (1.0 / 0.0).
+
+    Multiplying by a float mask is several times faster than by a bool one on CPU, so masked
+    layers keep this copy, cached until ``weight_mask`` is replaced or modified in place (its
+    version counter changes) or the weight changes dtype/device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> lin = nn.Linear(2, 1).double()
+    >>> to_sparse(lin, torch.tensor([[True, False]]), grad_scale=1.0)
+    >>> float_mask(lin)
+    tensor([[1., 0.]], dtype=torch.float64)
+    """
+    mask, weight = module.weight_mask, module.weight
+    key = (mask._version, weight.dtype, weight.device)
+    cached = module.__dict__.get("_ws_mask_f")
+    if cached is not None and cached[0] is mask and cached[1] == key:
+        return cached[2]
+    mask_f = mask.to(device=weight.device, dtype=weight.dtype)
+    module.__dict__["_ws_mask_f"] = (mask, key, mask_f)
+    return mask_f
+
+
+def mark_float_mask_synced(module: nn.Module) -> None:
+    """Declare the cached float mask equal to ``weight_mask`` after updating both in place."""
+    cached = module.__dict__.get("_ws_mask_f")
+    mask, weight = module.weight_mask, module.weight
+    if cached is not None and cached[0] is mask:
+        module.__dict__["_ws_mask_f"] = (mask, (mask._version, weight.dtype, weight.device),
+                                         cached[2])
 
 
 def is_sparse(module: nn.Module) -> bool:
@@ -198,6 +235,6 @@ def to_dense(module: nn.Module) -> None:
         module.weight.masked_fill_(module.weight_mask.logical_not(), 0.0)
     base = module.__dict__.pop("_ws_base")
     del module._buffers["weight_mask"]
-    for key in ("_ws_grad_scale", "_ws_dense_grad"):
+    for key in ("_ws_grad_scale", "_ws_dense_grad", "_ws_mask_f"):
         module.__dict__.pop(key, None)
     module.__class__ = base

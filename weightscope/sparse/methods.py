@@ -25,6 +25,8 @@ from torch import nn
 
 from weightscope.errors import ConfigError
 
+from .fast_topk import TopkTracker
+from .layers import float_mask, mark_float_mask_synced
 from .structures import Structure
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,8 +41,13 @@ __all__ = [
 ]
 
 
-def rewire_by_magnitude(module: nn.Module, structure: Structure) -> None:
+def rewire_by_magnitude(
+    module: nn.Module, structure: Structure, tracker: TopkTracker | None = None
+) -> None:
     """Set ``module.weight_mask`` in place to the structure's mask of ``|weight|``.
+
+    With a :class:`~weightscope.sparse.fast_topk.TopkTracker` (unstructured only) the same
+    mask is computed incrementally, which is much cheaper when rewiring every step.
 
     Examples
     --------
@@ -56,20 +63,29 @@ def rewire_by_magnitude(module: nn.Module, structure: Structure) -> None:
     tensor([[False,  True, False,  True]])
     """
     with torch.no_grad():
-        module.weight_mask.copy_(structure.mask(module.weight.detach()))
+        if tracker is None:
+            module.weight_mask.copy_(structure.mask(module.weight.detach()))
+            return
+        tracker.update(module.weight, module.weight_mask, float_mask(module))
+        mark_float_mask_synced(module)
 
 
 def zero_nonparticipating(module: nn.Module) -> None:
-    """Set the non-participating weights (mask False) of ``module`` to exactly zero."""
+    """Set the non-participating weights (mask False) of ``module`` to zero.
+
+    Implemented as ``w *= m`` with the float mask (several times faster than ``masked_fill``
+    on CPU): finite weights become exactly ``±0``; a non-finite one would become NaN.
+    """
     with torch.no_grad():
-        module.weight.masked_fill_(module.weight_mask.logical_not(), 0.0)
+        module.weight.mul_(float_mask(module))
 
 
 def regularize_nonparticipating(module: nn.Module, beta: float) -> None:
     """REGULARIZE: ``n <- n - beta * n`` on non-participating weights; ``p`` is untouched."""
     with torch.no_grad():
         w = module.weight
-        w.sub_(w * module.weight_mask.logical_not(), alpha=beta)
+        minus_n = (w * float_mask(module)).sub_(w)  # 0 on p, -n on n (exact)
+        w.add_(minus_n, alpha=beta)
 
 
 def _check_int(name: str, value: object, minimum: int, allow_none: bool = False) -> None:
@@ -247,7 +263,7 @@ class Search(Method):
         v = self.fix_step(sp.total_steps)
         if (v is None or step <= v) and (step % self.rewire_every == 0 or step == v):
             for module in sp.modules:
-                rewire_by_magnitude(module, sp.structure)
+                rewire_by_magnitude(module, sp.structure, sp.topk_tracker(module))
         if self.decay > 0.0:
             for module in sp.modules:
                 regularize_nonparticipating(module, self.decay)

@@ -33,14 +33,17 @@ from torch import nn
 
 from weightscope.errors import SparseStateError, StructureError
 
+from .fast_topk import TopkTracker
 from .layers import to_dense, to_sparse
 from .methods import Method, zero_nonparticipating
 from .structures import Structure
 
-__all__ = ["Sparsifier", "get_sparsifier"]
+__all__ = ["TRACK_MIN_NUMEL", "Sparsifier", "get_sparsifier"]
 
 _REGISTRY: weakref.WeakKeyDictionary[nn.Module, Sparsifier] = weakref.WeakKeyDictionary()
 _STATE_VERSION = 1
+#: Unstructured layers with at least this many weights are rewired incrementally.
+TRACK_MIN_NUMEL = 1 << 16
 
 
 def get_sparsifier(model: nn.Module) -> Sparsifier | None:
@@ -97,6 +100,7 @@ class Sparsifier:
         self._optimizer: torch.optim.Optimizer | None = None
         self._opt_hook: Any = None
         self._load_hooks = []
+        self._trackers: dict[int, TopkTracker] = {}
         for _, module, mask in layers:
             to_sparse(module, mask, method.nonparticipating_grad_scale)
             self._load_hooks.append(_register_load_hook(module, self._fill_missing_mask))
@@ -182,6 +186,19 @@ class Sparsifier:
         self._optimizer = optimizer
         self._opt_hook = optimizer.register_step_post_hook(lambda *_: self.step())
         return self
+
+    def topk_tracker(self, module: nn.Module) -> TopkTracker | None:
+        """Incremental exact top-k of an unstructured layer (None: use the kernel).
+
+        Layers under :data:`TRACK_MIN_NUMEL` weights use the kernel directly.
+        """
+        if self.structure.name != "unstructured" or module.weight.numel() < TRACK_MIN_NUMEL:
+            return None
+        tracker = self._trackers.get(id(module))
+        if tracker is None:
+            tracker = TopkTracker(module.weight.numel(), self.structure.density)
+            self._trackers[id(module)] = tracker
+        return tracker
 
     def dense_grad(self, module: nn.Module) -> torch.Tensor:
         """Dense gradient of ``module``'s weight stashed by the last backward (RigL)."""
