@@ -22,21 +22,24 @@ METHODS = [
 ]
 
 
-def _batch(step: int) -> torch.Tensor:
-    return torch.randn(8, 16, generator=torch.Generator().manual_seed(step))
+def _batch(step: int, width: int = 16) -> torch.Tensor:
+    return torch.randn(8, width, generator=torch.Generator().manual_seed(step))
 
 
-def _setup(method: Method, seed: int) -> tuple[nn.Module, torch.optim.Optimizer, object]:
-    model = mlp(seed=seed)
+def _setup(
+    method: Method, seed: int, widths: tuple[int, ...] = (16, 32, 16)
+) -> tuple[nn.Module, torch.optim.Optimizer, object]:
+    model = mlp(seed=seed, widths=widths)
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
     sp = sparsify(model, 0.25, method=method, total_steps=TOTAL).attach(opt)
     return model, opt, sp
 
 
 def _train(model: nn.Module, opt: torch.optim.Optimizer, steps: range) -> None:
+    width = next(model.parameters()).shape[1]
     for step in steps:
         opt.zero_grad()
-        model(_batch(step)).pow(2).mean().backward()
+        model(_batch(step, width)).pow(2).mean().backward()
         opt.step()  # the attached sparsifier steps here
 
 
@@ -47,14 +50,18 @@ def _checkpoint(model: nn.Module, opt: torch.optim.Optimizer, sp: object) -> byt
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("method", METHODS, ids=lambda m: type(m).__name__)
-def test_checkpoint_resumes_identically(method: Method) -> None:
-    model, opt, sp = _setup(method, seed=0)
+@pytest.mark.parametrize(
+    ("method", "widths"),
+    [(m, (16, 32, 16)) for m in METHODS] + [(Search(decay=1e-3), (256, 256, 16))],
+    ids=[type(m).__name__ for m in METHODS] + ["Search-incremental"],
+)
+def test_checkpoint_resumes_identically(method: Method, widths: tuple[int, ...]) -> None:
+    model, opt, sp = _setup(method, seed=0, widths=widths)
     _train(model, opt, range(1, 6))
     blob = _checkpoint(model, opt, sp)
     _train(model, opt, range(6, TOTAL + 1))
 
-    resumed, opt2, sp2 = _setup(method, seed=123)  # another init: everything must come back
+    resumed, opt2, sp2 = _setup(method, seed=123, widths=widths)  # all must come back
     state = torch.load(io.BytesIO(blob), weights_only=True)
     resumed.load_state_dict(state["model"])
     opt2.load_state_dict(state["opt"])
