@@ -88,7 +88,9 @@ def test_fft_round_off_stays_well_inside_the_bound() -> None:
             mean, limit = dk.prepare(x, lag)
             y, prefix = dk._centered(x, mean, limit < 0, dtype)
             nfft = dk.sfft.next_fast_len(n_steps + lag, real=True)
-            q, energy = dk._lagged_cov(y, prefix, lag, nfft)
+            q = dk._lagged_cov(y, prefix, lag, nfft)
+            energy = dk.energy(y)
+            assert (np.square(y.astype(float)).sum(0) <= energy * (1 + 1e-12)).all()
             ref = _long_double_cov(x, lag)
             allowance = dk._FFT_SAFETY * math.log2(nfft) + 16
             ok = limit >= 0
@@ -154,6 +156,14 @@ def test_huge_finite_values_are_not_mistaken_for_non_finite() -> None:
     x = np.tile([[0.0], [1.0]], (6, 1)) * 1e300 - 3e299
     delta, _ = decay_kernel(x)
     assert delta.tolist() == [1.0]
+
+
+@pytest.mark.parametrize("scale", [1e-40, 1e-22, 1e18, 1e30, 1e200])
+def test_extreme_scales_match_the_oracle(scale: float) -> None:
+    # float32 under- and overflow (subnormal products, power spectrum beyond 3e38)
+    x = trajectories(28, 200, seed=8).astype(np.float64) * scale
+    delta, censored = decay_kernel(x)
+    assert_matches_oracle(x, delta, censored, 25)
 
 
 def test_lags_with_a_constant_window_never_count() -> None:

@@ -238,13 +238,13 @@ def fft_pass(
     n_steps, n = xb.shape
     y, prefix = _centered(xb, mean, limit < 0, dtype)
     nfft = sfft.next_fast_len(n_steps + lag, real=True)
+    bound_all = error_bound(energy(y), n_steps, nfft, dtype)
     d, c = np.empty(n), np.empty(n, dtype=bool)
     held: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     step = max(8, _SUB_ELEMENTS // n_steps)
     for j in range(0, n, step):
         sub = slice(j, min(j + step, n))
-        q, energy = _lagged_cov(y[:, sub], prefix[:, sub], lag, nfft)
-        bound = error_bound(energy, n_steps, nfft, dtype)
+        q, bound = _lagged_cov(y[:, sub], prefix[:, sub], lag, nfft), bound_all[sub]
         d[sub], c[sub], unsure = first_crossing(q, bound, limit[sub])
         if unsure.any():
             u = np.flatnonzero(unsure)
@@ -276,10 +276,15 @@ def _centered(
     return y, prefix
 
 
-def _lagged_cov(
-    y: np.ndarray, prefix: np.ndarray, lag: int, nfft: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """``q(tau) = S_ab(tau) - S_a S_b / m`` (lag, n) in float64 and ``E = sum y^2`` (n,)."""
+def energy(y: np.ndarray) -> np.ndarray:
+    """An upper estimate of ``E = sum y^2`` per column, as float64 (accumulated in ``y``'s
+    dtype, then raised by that accumulation's round-off allowance)."""
+    e = np.einsum("ij,ij->j", y, y).astype(np.float64)
+    return e * (1.0 + 2.0 * y.shape[0] * float(np.finfo(y.dtype).eps))
+
+
+def _lagged_cov(y: np.ndarray, prefix: np.ndarray, lag: int, nfft: int) -> np.ndarray:
+    """``q(tau) = S_ab(tau) - S_a S_b / m`` (lag, n) in float64, ``S_ab`` by one FFT."""
     n_steps = y.shape[0]
     spec = sfft.rfft(y, nfft, axis=0)
     power = np.square(spec.real)
@@ -289,7 +294,7 @@ def _lagged_cov(
     q *= prefix[n_steps - 2 : n_steps - 2 - lag : -1]  # S_a(tau) = sum y[0:T-tau]; lag <= T-2
     q *= _inverse_m(n_steps, lag)
     np.subtract(r[1 : lag + 1], q, out=q)
-    return q, r[0].astype(np.float64)
+    return q
 
 
 @functools.lru_cache(maxsize=64)
@@ -315,13 +320,14 @@ def error_bound(
     energy: np.ndarray, n_steps: int, nfft: int, dtype: type[np.floating]
 ) -> np.ndarray:
     """Round-off bound on ``q``: FFT ``K u log2(nfft) E`` + centering, casts and products
-    ``16 u E`` + float64 prefix sums ``2 T u64 E`` + an absolute term for subnormals."""
+    ``16 u E`` + float64 prefix sums ``2 T u64 E`` + an absolute term for subnormals;
+    infinite where the power spectrum (at most ``nfft E``) could overflow ``dtype``."""
     info = np.finfo(dtype)
     rel = float(info.eps) / 2 * (_FFT_SAFETY * math.log2(nfft) + 16.0)
     rel += 2.0 * n_steps * float(np.finfo(np.float64).eps)
     floor = 4.0 * n_steps * nfft * float(info.smallest_subnormal) / float(info.eps)
     bound = np.abs(energy) * rel + floor
-    bound[~np.isfinite(bound)] = np.inf
+    bound[~np.isfinite(bound) | ~(energy * nfft < float(info.max) / 8)] = np.inf
     return bound
 
 
@@ -334,6 +340,6 @@ def first_crossing(
     sure_pos = q > bound  # NaN (overflow) is never sure
     first = sure_pos.argmin(axis=0)  # first lag that is not surely positive
     hit = ~sure_pos[first, cols] & (first < limit)
-    unsure = hit & ~(q[first, cols] < -bound)
+    unsure = hit & ~(q[first, cols] < -bound)  # an infinite bound leaves it unsure
     delta = np.where(hit, first + 1, lag).astype(np.float64)
     return delta, ~hit, unsure

@@ -105,7 +105,7 @@ def _pass(
     m = (n_steps - tau).to(torch.float64)[:, None]
     sums = (prefix[n_steps - 1] - prefix[tau - 1]) * prefix[n_steps - 1 - tau] / m
     q = r[1 : lag + 1] - sums.to(torch.float32)
-    energy = r[0].double().cpu().numpy()
+    energy = y.double().square().sum(dim=0).cpu().numpy()
     bound = torch.as_tensor(k.error_bound(energy, n_steps, nfft, np.float32), device=dev)
     bound = bound.to(torch.float32)
     sure_pos = q > bound
