@@ -227,6 +227,7 @@ def test_torch_backend_on_cpu_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> 
     x = trajectories(48, 300, seed=12)
     x[:, 0] = 1.0
     x[5, 1] = np.nan
+    x[:, 2:20] *= 1e30  # the float32 power spectrum overflows: settled in float64
     want = decay_kernel(x, backend="numpy")
     got = decay_kernel(x, backend="torch")
     np.testing.assert_array_equal(got[0], want[0])
