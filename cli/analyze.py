@@ -61,15 +61,16 @@ def run_labels(runs: list[str]) -> list[str]:
     return [n if names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(names)]
 
 
-def write_outputs(data: Figure1Data, out: Path, fmt: str) -> list[Path]:
-    """Write ``figure1.<fmt>`` and ``summary.json`` into ``out``."""
+def write_outputs(data: Figure1Data, out: Path, fmt: str,
+                  extra: dict[str, Any] | None = None) -> list[Path]:
+    """Write ``figure1.<fmt>`` and ``summary.json`` (plus ``extra`` fields) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     with phases("rendering Figure 1"):
         fig = figure1(data)
         fig_path = out / f"figure1.{fmt}"
         fig.savefig(fig_path)
     json_path = out / "summary.json"
-    json_path.write_text(json.dumps(summary(data), indent=1) + "\n")
+    json_path.write_text(json.dumps({**summary(data), **(extra or {})}, indent=1) + "\n")
     return [fig_path, json_path]
 
 

@@ -1,0 +1,64 @@
+"""``weightscope demo``: train the bundled MNIST-1D model family with the Recorder, analyze it."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .analyze import analyze_runs, print_summary, write_outputs
+from .app import app, handle_errors
+from .progress import bar
+
+
+class Recipe(str, Enum):
+    adamw = "adamw"
+    sgd = "sgd"
+
+
+@app.command()
+@handle_errors
+def demo(
+    out: Annotated[Path, typer.Option(help="Directory for the runs, figure1.png and "
+                                           "summary.json.")] = Path("demo-out"),
+    recipe: Annotated[Recipe, typer.Option(help="Training recipe: 'adamw' shows the paper's "
+                                                "trends; 'sgd' the inverted decay trend.")]
+    = Recipe.adamw,
+    steps: Annotated[int | None, typer.Option(help="Optimizer steps per model (default: the "
+                                                   "recipe's preset).")] = None,
+    bins: Annotated[int, typer.Option(help="Equal-count bins of final |w| (right panel).")]
+    = 10,
+) -> None:
+    """Train the demo model family with the Recorder and render Figure 1 (a few minutes)."""
+    import weightscope as ws
+    from weightscope.experiments.demo import demo_config, run_family
+
+    config = demo_config(recipe.value, **({} if steps is None else {"steps": steps}))
+    specs = config.specs(out)
+    with bar("training", total=len(specs) * config.steps) as advance:
+        runs = run_family(
+            config, out,
+            make_recorder=lambda spec, model: ws.Recorder(spec.path, model, every=spec.every,
+                                                          overwrite=True),
+            progress=lambda spec, step: advance(1, description=f"training {spec.name}"))
+    paths = [str(r.spec.path) for r in runs]
+    data = analyze_runs(paths, labels=[r.spec.name for r in runs], bins=bins)
+    extra = {"demo": _demo_facts(config, runs)}
+    written = write_outputs(data, out, "png", extra=extra)
+    print_summary({**_summary_of(data), **extra}, written)
+
+
+def _demo_facts(config: Any, runs: list[Any]) -> dict[str, Any]:
+    return {"recipe": config.recipe, "arch": config.arch, "steps": config.steps,
+            "every": config.every,
+            "runs": [{"name": r.spec.name, "weights": r.spec.n_weights,
+                      "test_error": r.result.test_error, "wall_s": r.result.wall_time}
+                     for r in runs]}
+
+
+def _summary_of(data: Any) -> dict[str, Any]:
+    from weightscope.analyze import summary
+
+    return summary(data)
