@@ -8,7 +8,7 @@ of each and their ratio (the target is <= 1.2).
 Usage::
 
     .venv/bin/python bench/sparse_search_step.py [--density 0.25] [--rounds 15] [--block 10]
-        [--threads N] [--optimizer sgd|adam] [--cpu-time]
+        [--threads N] [--optimizer sgd|adam] [--cpu-time] [--kernel-only]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from weightscope.sparse import Search, sparsify
+from weightscope.sparse import Search, sparsifier, sparsify
 
 
 def build() -> nn.Module:
@@ -66,7 +66,12 @@ def main() -> None:
     parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
     parser.add_argument("--cpu-time", action="store_true",
                         help="time with process CPU time (steadier on a busy machine)")
+    parser.add_argument("--kernel-only", action="store_true",
+                        help="rewire with weightscope.kernels.mask_topk every step instead of "
+                             "the incremental tracker (for comparison)")
     args = parser.parse_args()
+    if args.kernel_only:
+        sparsifier.TRACK_MIN_NUMEL = 1 << 62
     if args.threads:
         torch.set_num_threads(args.threads)
     clock = time.process_time if args.cpu_time else time.perf_counter
@@ -85,7 +90,8 @@ def main() -> None:
           f"{'CPU' if args.cpu_time else 'wall'} time, density {args.density}, batch 128, "
           f"784-1024-1024-10 MLP, {args.optimizer}")
     print(f"dense step   {dense * 1e3:8.2f} ms (median of {args.rounds} x {args.block})")
-    print(f"search step  {search * 1e3:8.2f} ms (unstructured, rewire every step)")
+    how = "kernel every step" if args.kernel_only else "incremental exact top-k"
+    print(f"search step  {search * 1e3:8.2f} ms (unstructured, rewire every step, {how})")
     print(f"ratio search/dense: {search / dense:.3f}")
 
 
