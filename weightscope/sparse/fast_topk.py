@@ -231,10 +231,12 @@ def _top_with_ties(
     if need == m:
         return torch.ones(m, dtype=torch.bool, device=vals.device), float(vals.min()), -math.inf
     tau = float(torch.kthvalue(vals, m - need + 1).values)  # need-th largest
-    nxt = float(torch.kthvalue(vals, m - need).values)  # (need + 1)-th largest
-    if tau != nxt:
-        return vals >= tau, tau, nxt
-    chosen = vals > tau  # several candidates share the threshold: lower flat indices win
+    chosen = vals >= tau
+    nxt = float(vals.masked_fill(chosen, -math.inf).amax())  # largest value below tau
+    if int(torch.count_nonzero(chosen)) == need:
+        return chosen, tau, nxt
+    nxt = tau  # several candidates share the threshold: lower flat indices win
+    chosen = vals > tau
     tied = torch.nonzero(vals == tau).squeeze(1)
     room = need - int(torch.count_nonzero(chosen))
     order = torch.argsort(index.index_select(0, tied))
