@@ -180,6 +180,9 @@ class Search(Method):
 
     ``n`` is the set of non-participating weights after step 1. Masks at
     :func:`~weightscope.sparse.sparsify` time come from ``|w|`` at initialization.
+    Unstructured layers of at least ``TRACK_MIN_NUMEL`` weights are rewired by an
+    incremental exact top-k (:mod:`weightscope.sparse.fast_topk`), which gives the kernel's
+    mask at a fraction of its cost; other structures call their kernel.
 
     Parameters
     ----------
