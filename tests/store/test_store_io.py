@@ -119,4 +119,6 @@ def test_plan_chunks_properties(n, budget):
     assert 1 <= steps <= 256 and steps & (steps - 1) == 0
     assert 1 <= weights <= n
     assert steps == 1 or 2 * steps * n * 4 <= budget  # two chunk rows fit the buffer
-    assert weights == n or weights & (weights - 1) == 0
+    n_chunks = -(-n // weights)
+    assert n_chunks * weights - n < n_chunks  # chunks split the snapshot evenly: no padding
+    assert weights * steps * 4 <= 2 * 8 * 2**20 or weights <= 4096

@@ -1,22 +1,45 @@
 """Compression of stored weights.
 
-Float32 weights are mostly mantissa noise: byte shuffling groups the low-entropy sign and
-exponent bytes so a fast compressor saves about a fifth of the bytes. The choice below is the
-measured trade-off of ``bench/codecs.py`` (bytes saved versus writer time on 2 cores).
+Float32 weights in training are mostly mantissa noise: even with byte shuffling, a fast
+compressor saves only about a tenth of the bytes (``bench/codecs.py``), while its CPU time
+competes with training on small machines. The Recorder therefore stores weights uncompressed
+by default; ``"lz4"`` (blosc lz4, byte shuffle, level 1) and ``"zstd"`` (blosc zstd level 1,
+bit shuffle: the best ratio) trade CPU for bytes. Masks always use lz4: booleans compress
+extremely well.
 
 Examples
 --------
->>> [type(c).__name__ for c in weight_compressors()]
+>>> [type(c).__name__ for c in weight_compressors("lz4")]
 ['BloscCodec']
+>>> weight_compressors("none")
+()
 """
 
 from __future__ import annotations
 
 from zarr.codecs import BloscCodec, BloscShuffle
 
-__all__ = ["weight_compressors"]
+from ..errors import ConfigError
+
+__all__ = ["COMPRESSIONS", "DEFAULT_COMPRESSION", "mask_compressors", "weight_compressors"]
+
+COMPRESSIONS = ("none", "lz4", "zstd")
+DEFAULT_COMPRESSION = "none"
 
 
-def weight_compressors() -> tuple[BloscCodec, ...]:
-    """The bytes-to-bytes codecs of the ``w`` array (blosc lz4 with byte shuffle)."""
-    return (BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.shuffle, typesize=4),)
+def weight_compressors(name: str = DEFAULT_COMPRESSION) -> tuple[BloscCodec, ...]:
+    """The bytes-to-bytes codecs of the ``w`` array for compression ``name``."""
+    if name == "none":
+        return ()
+    if name == "lz4":
+        return (BloscCodec(cname="lz4", clevel=1, shuffle=BloscShuffle.shuffle, typesize=4),)
+    if name == "zstd":
+        return (BloscCodec(cname="zstd", clevel=1, shuffle=BloscShuffle.bitshuffle,
+                           typesize=4),)
+    raise ConfigError(f"compression must be one of {COMPRESSIONS}; got {name!r}. "
+                      f"Pass compression='{DEFAULT_COMPRESSION}'.")
+
+
+def mask_compressors() -> tuple[BloscCodec, ...]:
+    """The codecs of the boolean ``mask`` array."""
+    return (BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.noshuffle, typesize=1),)

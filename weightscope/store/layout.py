@@ -12,7 +12,7 @@ Examples
 >>> lay.index().tolist(), lay.param_id().tolist()
 ([0, 5, 7, 0, 1], [0, 0, 0, 1, 1])
 >>> plan_chunks(n_weights=1_000_000, buffer_bytes=256 * 2**20)
-(32, 65536)
+(32, 62500)
 """
 
 from __future__ import annotations
@@ -148,6 +148,6 @@ def plan_chunks(n_weights: int, buffer_bytes: int, itemsize: int = 4) -> tuple[i
     row = n_weights * itemsize
     fit = int(np.clip(buffer_bytes // (2 * row), 1, MAX_CHUNK_STEPS))
     steps = 1 << (fit.bit_length() - 1)  # round down to a power of two
-    per_chunk = max(TARGET_CHUNK_BYTES // (steps * itemsize), 4096)
-    weights = 1 << (int(per_chunk).bit_length() - 1)  # round down to a power of two
-    return steps, int(min(weights, n_weights))
+    target = max(TARGET_CHUNK_BYTES // (steps * itemsize), 4096)
+    n_chunks = -(-n_weights // target)
+    return steps, -(-n_weights // n_chunks)  # equal widths: no padded edge chunk

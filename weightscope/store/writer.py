@@ -33,7 +33,7 @@ import zarr
 from .. import schema
 from ..errors import NotARunError, RunExistsError, RunNotFoundError
 from . import paths
-from .codecs import weight_compressors
+from .codecs import DEFAULT_COMPRESSION, mask_compressors, weight_compressors
 from .layout import Layout, plan_chunks
 
 __all__ = ["DEFAULT_BUFFER_BYTES", "RunWriter"]
@@ -68,6 +68,7 @@ class RunWriter:
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         has_mask: bool = False,
         has_distance: bool = True,
+        compression: str = DEFAULT_COMPRESSION,
         overwrite: bool = False,
         storage_options: dict[str, Any] | None = None,
     ) -> RunWriter:
@@ -79,15 +80,16 @@ class RunWriter:
             Something exists at ``path`` and ``overwrite`` is False, or it is not a run
             (weightscope never deletes what it did not write).
         """
+        codecs = weight_compressors(compression)  # validates before touching the target
         _check_target(path, overwrite, storage_options)
         group = paths.open_group(path, "w", storage_options)
         steps, weights = plan_chunks(layout.n_weights, buffer_bytes)
         cap = steps * max(1, -(-64 // steps))
-        _create_weight_arrays(group, layout, steps, weights, cap, has_mask)
+        _create_weight_arrays(group, layout, (steps, weights), cap, has_mask, codecs)
         _create_iteration_arrays(group, len(layout.names))
         if has_distance:
             _create_iteration_var(group, schema.DISTANCE, len(layout.names))
-        group.attrs.put(_initial_attrs(layout, attrs))
+        group.attrs.put(_initial_attrs(layout, {"compression": compression, **attrs}))
         return cls(group, layout)
 
     @classmethod
@@ -240,20 +242,17 @@ def _stored_indices(group: zarr.Group) -> list[np.ndarray | None]:
             for i, (c, n) in enumerate(zip(counts, numel))]
 
 
-def _create_weight_arrays(
-    group: zarr.Group, layout: Layout, steps: int, weights: int, cap: int, has_mask: bool
-) -> None:
+def _create_weight_arrays(group: zarr.Group, layout: Layout, chunks: tuple[int, int],
+                          cap: int, has_mask: bool, codecs: tuple[Any, ...]) -> None:
     n = layout.n_weights
-    group.create_array(
-        schema.W, shape=(cap, n), chunks=(steps, weights), dtype="float32",
-        fill_value=np.nan, compressors=weight_compressors(), dimension_names=(schema.STEP,
-                                                                              schema.WEIGHT),
-    )
+    steps, weights = chunks
+    group.create_array(schema.W, shape=(cap, n), chunks=chunks, dtype="float32",
+                       fill_value=np.nan, compressors=codecs or None,
+                       dimension_names=(schema.STEP, schema.WEIGHT))
     if has_mask:
-        group.create_array(
-            schema.MASK, shape=(cap, n), chunks=(steps, weights), dtype="bool",
-            fill_value=False, dimension_names=(schema.STEP, schema.WEIGHT),
-        )
+        group.create_array(schema.MASK, shape=(cap, n), chunks=chunks, dtype="bool",
+                           fill_value=False, compressors=mask_compressors(),
+                           dimension_names=(schema.STEP, schema.WEIGHT))
     group.create_array(schema.STEP, shape=(cap,), chunks=(max(steps, 1024),), dtype="int64",
                        fill_value=-1, dimension_names=(schema.STEP,))
     p = len(layout.names)

@@ -1,0 +1,88 @@
+"""Compression of float32 weight snapshots: bytes saved against encode time.
+
+Trains the bench MLP (784-1024-1024-10) for a few hundred steps, takes 32 snapshots of its
+weights (every 10 steps), and stores them through a zarr array with each candidate codec
+from one thread (as the Recorder's writer thread does), printing the compression ratio, the
+write throughput and the ratio of that throughput to storing the raw bytes.
+
+Run:  python bench/codecs.py
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import zarr
+from torch import nn
+from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
+
+CANDIDATES = {
+    "none": (),
+    "blosc lz4 shuffle c5": (BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.shuffle,
+                                        typesize=4),),
+    "blosc lz4 shuffle c1": (BloscCodec(cname="lz4", clevel=1, shuffle=BloscShuffle.shuffle,
+                                        typesize=4),),
+    "blosc zstd1 shuffle": (BloscCodec(cname="zstd", clevel=1, shuffle=BloscShuffle.shuffle,
+                                       typesize=4),),
+    "blosc zstd1 bitshuffle": (BloscCodec(cname="zstd", clevel=1,
+                                          shuffle=BloscShuffle.bitshuffle, typesize=4),),
+    "zstd 1 (no shuffle)": (ZstdCodec(level=1),),
+}
+
+
+def snapshots(n: int = 32, every: int = 10) -> np.ndarray:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(),
+                          nn.Linear(1024, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rows = []
+    for s in range(n * every):
+        x, y = torch.randn(128, 784), torch.randint(0, 10, (128,))
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        if s % every == 0:
+            rows.append(torch.cat([m.weight.detach().reshape(-1) for m in model[::2]]).numpy())
+    return np.stack(rows)
+
+
+def store(data: np.ndarray, codecs: tuple, root: Path) -> tuple[float, int]:
+    path = root / "c.zarr"
+    shutil.rmtree(path, ignore_errors=True)
+    arr = zarr.create_array(path, shape=data.shape, chunks=(16, 131072), dtype="float32",
+                            compressors=codecs or None)
+    t0 = time.perf_counter()
+    arr[:] = data
+    elapsed = time.perf_counter() - t0
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return elapsed, size
+
+
+def main() -> None:
+    data = snapshots()
+    mb = data.nbytes / 2**20
+    root = Path(tempfile.mkdtemp(prefix="ws-codecs-"))
+    try:
+        print(f"{data.shape[0]} snapshots x {data.shape[1]:,} float32 weights = {mb:.0f} MB")
+        base = None
+        for name, codecs in CANDIDATES.items():
+            times, size = [], 0
+            for _ in range(3):
+                t, size = store(data, codecs, root)
+                times.append(t)
+            t = statistics.median(times)
+            base = base or t
+            print(f"  {name:24s} ratio {data.nbytes / size:5.3f}  {mb / t:7.1f} MB/s  "
+                  f"time x{t / base:5.2f} of none")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
