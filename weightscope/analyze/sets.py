@@ -32,7 +32,7 @@ import xarray as xr
 
 from .. import schema
 from ..errors import AnalysisError, ConfigError
-from ._common import param_names, progress, time_blocks, validate_keep
+from ._common import param_names, progress, validate_keep
 
 __all__ = ["active_sets", "thresholds"]
 
@@ -79,8 +79,9 @@ def active_sets(ds: xr.Dataset, keep: float = 0.25, scope: str = "param") -> xr.
     xarray.Dataset
         ``active`` (step) and ``inactive`` (step): fractions of the recorded weights, with a
         ``progress`` coordinate (step / last step) and ``threshold`` (param). Weights with a
-        non-finite value anywhere are left out (``attrs["excluded_nan"]``). Computed eagerly,
-        reading the run block by block (whole time axis, bounded weights per block).
+        non-finite value anywhere are left out (``attrs["excluded_nan"]``). Computed eagerly
+        in one pass over the stored chunks (a max-reduction over time: memory is a few
+        chunks, not the run).
     """
     keep = validate_keep(keep)
     if scope not in SCOPES:
@@ -112,28 +113,42 @@ def active_sets(ds: xr.Dataset, keep: float = 0.25, scope: str = "param") -> xr.
 def _histograms(w: xr.DataArray, thr: np.ndarray) -> np.ndarray:
     """Counts of weights by the snapshot from which they stay above / below (3, T + 1).
 
-    Rows: active-from, inactive-from, and (row 2, column 0) the non-finite weights.
+    Rows: active-from, inactive-from, and (row 2, column 0) the non-finite weights. The
+    snapshot from which a weight stays above is one past the last snapshot where it was
+    below: a max-reduction over time, so every stored chunk is read once, in place, with no
+    rechunking (memory is a few chunks, whatever the run's length).
     """
-    w = time_blocks(w)
     data = w.data
+    n_steps = data.shape[0]
     if not isinstance(data, da.Array):
-        return _block_hist(np.asarray(data), thr[None, :])
-    n_steps = data.shape[0] + 1
+        return _histogram(_block_last(np.asarray(data), thr[None, :])[0], n_steps)
     thr_d = da.from_array(thr[None, :], chunks=((1,), data.chunks[1]))
-    hists = da.map_blocks(_block_hist, data, thr_d, dtype=np.int64,
-                          chunks=((3,), (n_steps,) * len(data.chunks[1])))
-    return hists.reshape(3, len(data.chunks[1]), n_steps).sum(axis=1).compute()
+    last = da.map_blocks(_block_last, data, thr_d, dtype=np.int64, new_axis=1,
+                         chunks=((1,) * len(data.chunks[0]), (3,), data.chunks[1]))
+    settled = last.max(axis=0)  # (3, weight): last snapshot below / above / non-finite flag
+    hists = da.map_blocks(_histogram, settled, n_steps, dtype=np.int64,
+                          chunks=((3,), (n_steps + 1,) * len(data.chunks[1])))
+    return hists.reshape(3, len(data.chunks[1]), n_steps + 1).sum(axis=1).compute()
 
 
-def _block_hist(x: np.ndarray, thr: np.ndarray) -> np.ndarray:
-    """Per block of (step, weight): histograms of the first snapshot of a settled suffix."""
-    n_steps = x.shape[0]
+def _block_last(x: np.ndarray, thr: np.ndarray,
+                block_info: dict | None = None) -> np.ndarray:
+    """For a (step, weight) block: 1 + the last snapshot below / above, and a NaN flag."""
+    t0 = 0 if block_info is None else block_info[0]["array-location"][0][0]
+    stamp = np.arange(t0 + 1, t0 + 1 + x.shape[0], dtype=np.int64)[:, None]
     mag = np.abs(x)
-    finite = np.isfinite(x).all(axis=0)
+    below = np.where(mag < thr, stamp, 0).max(axis=0)
+    above = np.where(mag >= thr, stamp, 0).max(axis=0)
+    bad = (~np.isfinite(x)).any(axis=0).astype(np.int64)
+    return np.stack([below, above, bad])[None]
+
+
+def _histogram(settled: np.ndarray, n_steps: int) -> np.ndarray:
+    """Histogram of the active-from / inactive-from snapshots of the finite weights."""
+    below, above, bad = settled
+    ok = bad == 0
     out = np.zeros((3, n_steps + 1), dtype=np.int64)
-    for row, settled in enumerate((mag >= thr, mag < thr)):
-        tail = settled[::-1]
-        run = np.where(tail.all(axis=0), n_steps, tail.argmin(axis=0))
-        out[row] = np.bincount(n_steps - run[finite], minlength=n_steps + 1)
-    out[2, 0] = int((~finite).sum())
+    out[0] = np.bincount(below[ok], minlength=n_steps + 1)  # active from 1 + last below
+    out[1] = np.bincount(above[ok], minlength=n_steps + 1)  # inactive from 1 + last above
+    out[2, 0] = int((~ok).sum())
     return out
