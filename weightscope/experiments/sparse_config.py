@@ -1,0 +1,262 @@
+"""One sparse-training experiment on MNIST-1D as a frozen, validated, JSON round-trippable config.
+
+A :class:`RunConfig` names the method (the paper's REGULAR, REDUCE, SEARCH and the baselines),
+its structure, density and hyper-parameters, the model, the recipe and the seed. It is the unit
+that the sweeps of :mod:`weightscope.experiments.sweeps` repeat over a grid and over seeds, and
+its :meth:`RunConfig.key` (a hash of the canonical JSON) keys the results store.
+
+Fields a method does not use must stay at their defaults, and defaults that depend on the method
+are resolved at construction, so one experiment has exactly one spelling (and one key):
+
+==========  ==================================  =============================================
+method      fields it uses                      resolved defaults
+==========  ==================================  =============================================
+regular     (none; dense model)                 density 1.0
+reduce      density                             density 0.25
+search      density structure rewire_every      density 0.25 (0.5 for 2:4), rewire_every 1
+            grad_scale fix_at reset_every decay
+static      density structure                   density 0.25 (0.5 for 2:4)
+lottery     density structure rewind            density 0.25 (0.5 for 2:4)
+set, rigl   density rewire_every drop_fraction  density 0.25, rewire_every 100
+==========  ==================================  =============================================
+
+The defaults of the task (1D CNN of width 32, SGD with cosine decay, 2000 steps, MNIST-1D with
+10,000 samples) are those of the sweeps; :mod:`weightscope.experiments.sweeps` explains them.
+
+Examples
+--------
+>>> from weightscope.experiments.sparse_config import RunConfig
+>>> cfg = RunConfig(method="search", density=0.1, reset_every=100)
+>>> RunConfig.from_json(cfg.to_json()) == cfg, cfg.rewire_every, len(cfg.key())
+(True, 1, 16)
+>>> RunConfig(method="reduce", grad_scale=0.5)
+Traceback (most recent call last):
+...
+weightscope.errors.ConfigError: grad_scale applies only to method 'search'; got grad_scale=0.5 ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from weightscope.errors import ConfigError
+from weightscope.sparse import SET, Lottery, Method, RigL, Search, Static, parse_structure
+
+from .models import ARCHS
+from .train import TrainConfig
+
+__all__ = ["LAYER_SETS", "METHODS", "RunConfig"]
+
+#: Methods a run can use (REGULAR = dense, REDUCE = narrower dense model, the rest sparse).
+METHODS = ("regular", "reduce", "search", "static", "lottery", "set", "rigl")
+#: Which layers are sparsified: sparsify's default selection, or that minus the output layer.
+LAYER_SETS = ("default", "hidden")
+_SPARSE = {"density", "structure"}
+_USES: dict[str, set[str]] = {
+    "regular": set(),
+    "reduce": {"density", "layers"},
+    "search": _SPARSE | {"layers", "rewire_every", "grad_scale", "fix_at", "reset_every",
+                         "decay"},
+    "static": _SPARSE | {"layers"},
+    "lottery": _SPARSE | {"layers", "rewind"},
+    "set": {"density", "layers", "rewire_every", "drop_fraction"},
+    "rigl": {"density", "layers", "rewire_every", "drop_fraction"},
+}
+_METHOD_ONLY = ("density", "structure", "layers", "rewire_every", "grad_scale", "fix_at",
+                "reset_every", "decay", "drop_fraction", "rewind")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one training run and its test error.
+
+    Attributes
+    ----------
+    method : str
+        One of :data:`METHODS`.
+    density : float, optional
+        Fraction ``d`` of participating weights per sparsified layer (REDUCE: of the weight
+        count). Resolved per method when None (see the module table).
+    structure : str
+        ``"unstructured"``, ``"block:<b>"``, ``"2:4"`` or ``"2:4-2d"`` (search/static/lottery).
+    layers : {"default", "hidden"}
+        Layers to sparsify: sparsify's default selection, or that without the output layer
+        (every structure fits the hidden layers of the bundled models; REDUCE then matches the
+        weight count of those layers).
+    rewire_every, grad_scale, fix_at, reset_every, decay : SEARCH's ``r``, ``s``, ``v``, ``z``,
+        ``beta`` (see :class:`weightscope.sparse.Search`); ``rewire_every`` is also the swap
+        interval of SET and RigL.
+    drop_fraction : float
+        Initial fraction ``f`` swapped by SET and RigL (decays linearly).
+    rewind : float
+        LOTTERY's rewind point ``eps`` as a fraction of ``steps`` in [0, 1) (0: initial weights).
+    arch, width : str, int
+        Bundled model (:func:`weightscope.experiments.models.build`) and its full width.
+    recipe, lr, schedule, steps, batch_size : training recipe (:class:`~.train.TrainConfig`);
+        ``lr`` None resolves to the recipe's preset.
+    num_samples : int
+        MNIST-1D size (80 % train, 20 % test), a multiple of 10.
+    seed : int
+        Seed of the model's initialization, the batch order and the method's random draws.
+    """
+
+    method: str = "search"
+    density: float | None = None
+    structure: str = "unstructured"
+    layers: str = "default"
+    rewire_every: int | None = None
+    grad_scale: float = 1.0
+    fix_at: int | float | None = None
+    reset_every: int | None = None
+    decay: float = 0.0
+    drop_fraction: float = 0.3
+    rewind: float = 0.05
+    arch: str = "cnn"
+    width: int = 32
+    recipe: str = "sgd"
+    lr: float | None = None
+    schedule: str = "cosine"
+    steps: int = 2000
+    batch_size: int = 128
+    num_samples: int = 10_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {METHODS}; got {self.method!r}. "
+                              "Pass e.g. method='search'.")
+        self._check_unused()
+        self._check_model()
+        object.__setattr__(self, "lr", self.train_config.lr)  # validates the recipe fields
+        self._resolve_method_fields()
+        self.sparse_method()  # validates the method's own fields
+        for name in ("lr", "grad_scale", "decay", "drop_fraction", "rewind"):
+            object.__setattr__(self, name, float(getattr(self, name)))  # one spelling, one key
+
+    def _check_unused(self) -> None:
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        uses = _USES[self.method]
+        for name in _METHOD_ONLY:
+            value = getattr(self, name)
+            if name in uses or value == defaults[name]:
+                continue
+            if name == "density" and self.method == "regular" and value == 1.0:
+                continue
+            users = sorted(m for m, fields in _USES.items() if name in fields)
+            raise ConfigError(
+                f"{name} applies only to method {' or '.join(map(repr, users))}; got "
+                f"{name}={value!r} with method={self.method!r}. Drop it or change the method.")
+
+    def _check_model(self) -> None:
+        if self.arch not in ARCHS:
+            raise ConfigError(f"arch must be one of {ARCHS}; got {self.arch!r}. Pass arch='cnn'.")
+        if self.layers not in LAYER_SETS:
+            raise ConfigError(f"layers must be one of {LAYER_SETS}; got {self.layers!r}. "
+                              "Pass layers='default'.")
+        for name, low in (("width", 1), ("num_samples", 10), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{name} must be an int >= {low}; got {value!r}. "
+                                  f"Pass e.g. {name}={max(low, 1)}.")
+        if self.num_samples % 10 or int(0.8 * self.num_samples) < self.batch_size:
+            raise ConfigError(
+                f"num_samples must be a multiple of 10 whose 80 % train split holds a batch of "
+                f"{self.batch_size}; got {self.num_samples}. Pass e.g. num_samples=10000.")
+
+    def _resolve_method_fields(self) -> None:
+        if self.method == "regular":
+            object.__setattr__(self, "density", 1.0)
+            return
+        if self.method in ("search", "static", "lottery"):
+            struct = parse_structure(self.structure,
+                                     0.25 if self.density is None and "2:4" not in
+                                     self.structure else self.density)
+            object.__setattr__(self, "density", struct.density)
+        else:
+            object.__setattr__(self, "density", parse_structure(
+                "unstructured", 0.25 if self.density is None else self.density).density)
+        if self.method in ("search", "set", "rigl") and self.rewire_every is None:
+            object.__setattr__(self, "rewire_every", 1 if self.method == "search" else 100)
+        if self.method == "lottery" and not (isinstance(self.rewind, int | float)
+                                             and 0.0 <= self.rewind < 1.0):
+            raise ConfigError(f"rewind must be a fraction of steps in [0, 1); got "
+                              f"{self.rewind!r}. Pass e.g. rewind=0.05 (the paper's k/20).")
+
+    @property
+    def sparse(self) -> bool:
+        """Whether the run sparsifies the model (every method but regular and reduce)."""
+        return self.method not in ("regular", "reduce")
+
+    @property
+    def rewind_step(self) -> int:
+        """LOTTERY's ``eps`` in optimizer steps, ``round(rewind * steps)``."""
+        return round(self.rewind * self.steps)
+
+    @property
+    def train_config(self) -> TrainConfig:
+        """The :class:`~.train.TrainConfig` of the run (LOTTERY: of its dense first run)."""
+        return TrainConfig(recipe=self.recipe, lr=self.lr, steps=self.steps,
+                           batch_size=self.batch_size, seed=self.seed, schedule=self.schedule)
+
+    def sparse_method(self, trained: Mapping[str, Any] | None = None,
+                      rewind: Mapping[str, Any] | None = None) -> Method | None:
+        """The :mod:`weightscope.sparse` method object (None for regular and reduce).
+
+        LOTTERY needs the trained dense state dict and the one to rewind to; without them a
+        placeholder is built (enough to validate the config).
+        """
+        if self.method == "search":
+            return Search(rewire_every=self.rewire_every, grad_scale=self.grad_scale,
+                          fix_at=self.fix_at, reset_every=self.reset_every, decay=self.decay)
+        if self.method == "static":
+            return Static(seed=self.seed)
+        if self.method in ("set", "rigl"):
+            kwargs = {"fraction": self.drop_fraction, "rewire_every": self.rewire_every}
+            return SET(seed=self.seed, **kwargs) if self.method == "set" else RigL(**kwargs)
+        if self.method == "lottery":
+            return Lottery({} if trained is None else trained, rewind,
+                           rewind_step=self.rewind_step)
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of every field (resolved), JSON-serializable."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, no spaces); ``from_json`` inverts it."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        """Rebuild (and validate) a config from :meth:`to_dict`; unknown keys are errors."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown RunConfig fields {unknown}; known: {sorted(known)}. "
+                              "Remove them or check the spelling.")
+        return cls(**dict(data))
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        """Inverse of :meth:`to_json`."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"a RunConfig must be a JSON object; got invalid JSON ({err}). "
+                              "Pass the text of RunConfig.to_json().") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"a RunConfig must be a JSON object; got {type(data).__name__}.")
+        return cls.from_dict(data)
+
+    def key(self) -> str:
+        """16 hex digits of the SHA-256 of :meth:`to_json` (equal configs, equal keys)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
