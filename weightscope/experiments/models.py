@@ -1,0 +1,212 @@
+"""Small models for MNIST-1D and width families spanning 1/4 to 1 of the largest.
+
+Two architectures, both built from a single ``width`` so that a model family (Figure 1 middle)
+and the REDUCE baseline (a narrower dense model with the weight count of a sparse one) are one
+argument away:
+
+* ``mlp``: ``in_features -> width -> ... -> width -> classes`` with ReLU (40-256-256-10 default,
+  78,336 weights).
+* ``cnn``: three Conv1d layers (kernel 5 stride 1, then kernel 3 stride 2 twice; 40 -> 20 -> 10
+  positions) and a Linear classifier on the flattened ``width * 10`` features (64 channels
+  default, 31,296 weights).
+
+Every layer but the first has an input dimension that is a multiple of 16 when ``width`` is a
+multiple of 16 (and of 8 for the CNN's classifier), so the sparse modules' default exclusion
+("input dimension not divisible by 16") only drops the input layer.
+
+Examples
+--------
+>>> from weightscope.experiments.models import count_weights, mlp
+>>> count_weights(mlp())
+78336
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from weightscope.errors import ConfigError
+
+__all__ = ["ARCHS", "DEFAULT_WIDTH", "build", "cnn", "count_weights", "mlp", "model_family"]
+
+#: Architectures :func:`build` and :func:`model_family` know.
+ARCHS = ("mlp", "cnn")
+#: Width of the largest (full) model of each architecture.
+DEFAULT_WIDTH = {"mlp": 256, "cnn": 64}
+_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def mlp(
+    width: int = 256,
+    depth: int = 2,
+    in_features: int = 40,
+    classes: int = 10,
+    seed: int | None = None,
+) -> nn.Sequential:
+    """Multilayer perceptron with ``depth`` hidden layers of ``width`` units and ReLU.
+
+    Parameters
+    ----------
+    width : int, default 256
+        Hidden units per layer.
+    depth : int, default 2
+        Number of hidden layers (``depth + 1`` Linear layers in all).
+    in_features, classes : int
+        Input length and number of classes (MNIST-1D: 40 and 10).
+    seed : int, optional
+        If given, initialize the weights from this seed without touching the global torch RNG.
+
+    Examples
+    --------
+    >>> from weightscope.experiments.models import mlp
+    >>> [tuple(m.weight.shape) for m in mlp(width=16, depth=1) if hasattr(m, "weight")]
+    [(16, 40), (10, 16)]
+    """
+    _check_positive(width=width, depth=depth, in_features=in_features, classes=classes)
+    with _seeded(seed):
+        layers: list[nn.Module] = []
+        fan_in = in_features
+        for _ in range(depth):
+            layers += [nn.Linear(fan_in, width), nn.ReLU()]
+            fan_in = width
+        layers.append(nn.Linear(fan_in, classes))
+        return nn.Sequential(*layers)
+
+
+def cnn(
+    width: int = 64,
+    in_features: int = 40,
+    classes: int = 10,
+    seed: int | None = None,
+) -> nn.Sequential:
+    """Small 1D CNN: three conv layers of ``width`` channels and a Linear classifier.
+
+    Input is ``(batch, in_features)`` (a channel dimension is added inside the model). Weight
+    count: ``6 * width**2 + 5 * width + width * ceil(in_features / 4) * classes``.
+
+    Parameters
+    ----------
+    width : int, default 64
+        Channels of every conv layer.
+    in_features, classes : int
+        Input length and number of classes (MNIST-1D: 40 and 10).
+    seed : int, optional
+        If given, initialize the weights from this seed without touching the global torch RNG.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from weightscope.experiments.models import cnn
+    >>> tuple(cnn(width=16)(torch.zeros(2, 40)).shape)
+    (2, 10)
+    """
+    _check_positive(width=width, in_features=in_features, classes=classes)
+    length = math.ceil(math.ceil(in_features / 2) / 2)
+    with _seeded(seed):
+        return nn.Sequential(
+            nn.Unflatten(1, (1, in_features)),
+            nn.Conv1d(1, width, 5, padding=2),
+            nn.ReLU(),
+            nn.Conv1d(width, width, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(width, width, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(width * length, classes),
+        )
+
+
+def build(arch: str, width: int | None = None, seed: int | None = None) -> nn.Module:
+    """Build ``arch`` ("mlp" or "cnn") at ``width`` (default: the full model's width).
+
+    Examples
+    --------
+    >>> from weightscope.experiments.models import build, count_weights
+    >>> count_weights(build("cnn"))
+    31296
+    """
+    _check_arch(arch)
+    width = DEFAULT_WIDTH[arch] if width is None else width
+    return mlp(width, seed=seed) if arch == "mlp" else cnn(width, seed=seed)
+
+
+def count_weights(model: nn.Module) -> int:
+    """Number of weight elements of the Linear/Conv layers of ``model`` (no biases, no norms).
+
+    Examples
+    --------
+    >>> from weightscope.experiments.models import count_weights, mlp
+    >>> count_weights(mlp(width=10, depth=1, in_features=4, classes=2))
+    60
+    """
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, _WEIGHTED))
+
+
+def model_family(arch: str, n: int = 4, width: int | None = None, multiple_of: int = 8) -> tuple:
+    """Widths whose weight counts are closest to ``linspace(1/4, 1, n)`` of the full model's.
+
+    Widths are multiples of ``multiple_of``; the last is ``width`` itself (the full model).
+    For the defaults: MLP widths (120, 176, 216, 256) with 20,400 / 39,776 / 57,456 / 78,336
+    weights (0.26 / 0.51 / 0.73 / 1 of the largest); CNN widths (32, 40, 56, 64) with
+    9,504 / 13,800 / 24,696 / 31,296 (0.30 / 0.44 / 0.79 / 1).
+
+    Raises
+    ------
+    ConfigError
+        If ``arch`` is unknown, ``n < 2``, or two target counts round to the same width.
+
+    Examples
+    --------
+    >>> from weightscope.experiments.models import model_family
+    >>> model_family("mlp")
+    (120, 176, 216, 256)
+    """
+    _check_arch(arch)
+    width = DEFAULT_WIDTH[arch] if width is None else width
+    _check_positive(n=n, width=width, multiple_of=multiple_of)
+    if n < 2:
+        raise ConfigError(f"n must be >= 2 (a family spans 1/4..1); got n={n}. Pass e.g. n=4.")
+    full = _weights_at(arch, width)
+    candidates = range(multiple_of, width + 1, multiple_of)
+    widths = []
+    for i in range(n - 1):
+        target = full * (0.25 + 0.75 * i / (n - 1))
+        widths.append(min(candidates, key=lambda w: abs(_weights_at(arch, w) - target)))
+    widths.append(width)
+    if len(set(widths)) != n:
+        raise ConfigError(
+            f"model_family({arch!r}, n={n}, width={width}, multiple_of={multiple_of}) gives "
+            f"repeated widths {tuple(widths)}. Pass a smaller n or multiple_of, or a larger width."
+        )
+    return tuple(widths)
+
+
+def _weights_at(arch: str, width: int) -> int:
+    with torch.device("meta"):
+        return count_weights(build(arch, width))
+
+
+@contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def _check_arch(arch: str) -> None:
+    if arch not in ARCHS:
+        raise ConfigError(f"arch must be one of {ARCHS}; got {arch!r}. Pass arch='mlp'.")
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be an int >= 1; got {value!r}. Pass e.g. {name}=1.")
