@@ -17,10 +17,15 @@ A hook that is also a context manager (``Recorder`` is) is entered before traini
 after it, so a run that fails is closed by the hook's own ``__exit__``; other hooks get
 ``close()`` only after a successful run.
 
-The presets (:func:`demo_config`) come from measurements on 2 CPU cores (see the module
-constants): with ``recipe="adamw"`` all three Figure 1 trends hold on the MLP family; with
-``recipe="sgd"`` (lr 0.1, momentum 0.9, weight decay 5e-4) the right panel is inverted
-(median decorrelation time decreases with final |w|), which the demo can show as a contrast.
+The presets (:func:`demo_config`) come from ``scripts/figure1_recipe_study.py`` (MLP family
+of widths 120/176/216/256, 4000 steps, snapshots every 40 steps, seeds 0-2): with
+``recipe="adamw"`` (lr 1e-3, decoupled weight decay 0.05) all three Figure 1 trends hold --
+active set 0.04 / 0.21 / 0.24 at 10% / 50% / 90% of training, total distance 0.46-0.48 / 0.69 /
+0.85-0.87 / 1 of the largest, Spearman(median decorrelation time, final |w|) = +1.0 over 10
+bins. With ``recipe="sgd"`` (lr 0.1, momentum 0.9, weight decay 5e-4) the right panel is
+inverted (Spearman -1.0) and the distance is not always monotone in width (seed 0: 0.73 /
+0.85 / 0.77 / 1), which the demo can show as a contrast. The whole adamw demo (training with
+the Recorder and analysis) took 38 s on a busy 2-core machine.
 
 Examples
 --------
