@@ -32,6 +32,7 @@ from torch import nn
 from .. import schema
 from ..errors import ConfigError
 from ..store import Layout, RunWriter, paths
+from ..store.codecs import DEFAULT_COMPRESSION
 from .capture import Capture, DistanceTracker
 from .pipeline import Pipeline
 from .resume import ResumePoint, check_same_layout, check_weights, find_resume_point
@@ -46,9 +47,9 @@ _OPEN: weakref.WeakSet[Recorder] = weakref.WeakSet()
 class Recorder:
     """Record weight snapshots, exact search distance, loss and lr of a training run.
 
-    Snapshots are taken at step 0 (construction), every ``every`` optimizer steps, and at
-    :meth:`close`. A background thread compresses and writes them; the training thread only
-    copies the recorded elements into a bounded host buffer.
+    Snapshots are taken at step 0 (construction), every ``every`` optimizer steps, at
+    :meth:`checkpoint` and at :meth:`close`. A background thread compresses and writes them;
+    the training thread only copies the recorded elements into a bounded host buffer.
 
     Parameters
     ----------
@@ -76,8 +77,17 @@ class Recorder:
         Longest time a snapshot stays in memory before it is written.
     buffer_mb : float, default 256
         Host memory for buffered snapshots (two chunk rows); larger runs get shorter chunks.
+    compression : {"none", "lz4", "zstd"}, default "none"
+        Codec of stored weights (float32 weights save ~10 % at best; see
+        ``weightscope.store.codecs``).
     storage_options : dict, optional
         fsspec options for URLs.
+    rank : int, optional
+        This process's rank in distributed training; only rank 0 records. Default: the
+        ``torch.distributed`` rank when a process group is initialized, else 0. On another
+        rank the Recorder is inert: it never touches ``path`` and its methods return at once
+        (``step_count`` still counts steps, also through :meth:`attach`). Pass ``rank=0`` on
+        every process to record one run per process (each with its own ``path``).
 
     Raises
     ------
@@ -91,10 +101,17 @@ class Recorder:
                  params: ParamSpec = None, sample: Sample = None, track_distance: bool = True,
                  overwrite: bool = False, resume: bool | int = False,
                  flush_seconds: float = 10.0, *, buffer_mb: float = 256,
-                 storage_options: dict[str, Any] | None = None) -> None:
+                 compression: str = DEFAULT_COMPRESSION,
+                 storage_options: dict[str, Any] | None = None, rank: int | None = None) -> None:
         _check_args(every, flush_seconds, buffer_mb, overwrite, resume)
         self.path, self.every, self.sample = path, int(every), check_sample(sample)
-        self._selected = select_params(model, params)
+        self.rank = _resolve_rank(rank)
+        self._selected = select_params(model, params)  # same errors on every rank
+        self._step, self._closed, self._hook = 0, False, None
+        if not self.active:  # inert: no store, no thread, no copies
+            if resume is not True and resume is not False:
+                self._step = int(resume)
+            return
         self.layout = _layout(self._selected, self.sample)
         self._capture = Capture(self._selected, self.layout)
         self._sparse = _sparse_config(model)
@@ -105,7 +122,7 @@ class Recorder:
             writer = RunWriter.create(
                 path, self.layout, attrs=self._attrs(), has_mask=self._capture.has_mask,
                 has_distance=track_distance, buffer_bytes=int(buffer_mb * 2**20),
-                overwrite=overwrite, storage_options=storage_options)
+                compression=compression, overwrite=overwrite, storage_options=storage_options)
             point, nonfinite = ResumePoint(step=0, row=-1), 0
         self._writer = writer
         self._distance = DistanceTracker(self._selected) if track_distance else None
@@ -113,7 +130,7 @@ class Recorder:
             writer, self.layout.n_weights, has_mask=self._capture.has_mask,
             pin=self._capture.device.type == "cuda", flush_seconds=flush_seconds,
             row0=point.row + 1, iteration0=point.step, nonfinite0=nonfinite)
-        self._step, self._closed, self._hook = point.step, False, None
+        self._step, self._last_snapshot = point.step, point.step
         self._init_iteration_block(track_distance)
         if not resuming:
             self._snapshot()
@@ -125,6 +142,11 @@ class Recorder:
     def step_count(self) -> int:
         """Optimizer steps recorded so far."""
         return self._step
+
+    @property
+    def active(self) -> bool:
+        """Whether this process records (rank 0); other ranks' Recorders do nothing."""
+        return self.rank == 0
 
     @property
     def closed(self) -> bool:
@@ -151,6 +173,9 @@ class Recorder:
             The step's learning rate (read from the optimizer when attached).
         """
         self._check_open()
+        if not self.active:
+            self._step += 1
+            return
         self._pipeline.check()
         if self._snapshot_pending or self._iter_n == _ITER_BLOCK:
             self._handoff_iterations()
@@ -170,6 +195,8 @@ class Recorder:
     def log(self, loss: float | torch.Tensor) -> None:
         """Attach ``loss`` to the most recent optimizer step (handy with :meth:`attach`)."""
         self._check_open()
+        if not self.active:
+            return
         if self._iter_n == 0:
             raise ConfigError(
                 "log(loss=...) attaches a loss to the last optimizer step, but no step has been "
@@ -186,11 +213,43 @@ class Recorder:
             target.fill_(float(loss))
         self._loss_seen = True
 
+    def checkpoint(self) -> None:
+        """Make the run resumable at the current step; call it when you save a checkpoint.
+
+        Takes a snapshot of the current weights unless this step already has one (an extra,
+        off-grid snapshot that :func:`~weightscope.analyze.decay_time` ignores) and writes
+        everything recorded so far. ``Recorder(..., resume=<this step>)`` with the model
+        loaded from that checkpoint then continues the run exactly.
+
+        Examples
+        --------
+        >>> import os, tempfile, torch
+        >>> import weightscope as ws
+        >>> model = torch.nn.Linear(2, 2)
+        >>> path = os.path.join(tempfile.mkdtemp(), "run.zarr")
+        >>> rec = ws.Recorder(path, model, every=4)
+        >>> for _ in range(3):
+        ...     rec.step()
+        >>> rec.checkpoint()       # save the model's checkpoint of step 3 alongside
+        >>> rec.abort()            # a crash; later, with the checkpoint loaded:
+        >>> ws.Recorder(path, model, every=4, resume=3).close()
+        >>> ws.open_run(path).step.values.tolist()
+        [0, 3]
+        """
+        self._check_open()
+        if not self.active:
+            return
+        self._pipeline.check()
+        if self._last_snapshot != self._step:
+            self._snapshot()
+        self._handoff_iterations()
+        self._pipeline.flush()
+
     def close(self) -> None:
         """Take the final snapshot, write everything, and mark the run complete."""
         if self._closed:
             return
-        if self._step % self.every != 0:
+        if self.active and self._last_snapshot != self._step:
             self._snapshot()
         self._shutdown(total_steps=self._step)
 
@@ -210,6 +269,8 @@ class Recorder:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"step {self._step}"
+        if not self.active:
+            return f"Recorder({str(self.path)!r}, rank={self.rank}, inactive, {state})"
         return (f"Recorder({str(self.path)!r}, every={self.every}, "
                 f"params={len(self.layout.names)}, weights={self.layout.n_weights}, {state})")
 
@@ -250,6 +311,7 @@ class Recorder:
     def _snapshot(self) -> None:
         w_row, mask_row = self._pipeline.next_row()
         self._capture.copy_into(w_row, mask_row)
+        self._last_snapshot = self._step
         event = None
         if self._capture.device.type == "cuda":
             event = torch.cuda.Event()
@@ -283,6 +345,8 @@ class Recorder:
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
+        if not self.active:
+            return
         _OPEN.discard(self)
         try:
             self._handoff_iterations()
@@ -302,6 +366,16 @@ def _check_args(every: Any, flush_seconds: float, buffer_mb: float, overwrite: b
     if overwrite and resume is not False:
         raise ConfigError("overwrite=True and resume= exclude each other: overwrite replaces the "
                           "run, resume continues it. Pass only one.")
+
+
+def _resolve_rank(rank: int | None) -> int:
+    if rank is None:
+        dist = torch.distributed
+        return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 0:
+        raise ConfigError(f"rank must be None (auto-detect) or an int >= 0; got {rank!r}. "
+                          "Pass the process's global rank, e.g. rank=0.")
+    return int(rank)
 
 
 def _layout(selected: list[Any], sample: Sample) -> Layout:

@@ -1,0 +1,71 @@
+"""Spawned processes of the distributed-recording tests (torch.multiprocessing, gloo on CPU).
+
+Every rank trains :func:`testutil.tiny_model` on its half of each global batch of
+:func:`testutil.batch`; DistributedDataParallel averages the gradients, so the replicas move
+like one process on the whole batch. All ranks call the Recorder; only rank 0 records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from testutil import batch, sgd, tiny_model
+from torch import nn
+
+import weightscope as ws
+
+
+def ddp_record(rank: int, world: int, init_file: str, out: str, steps: int, every: int) -> None:
+    """Train with DDP, recording ``out/run.zarr`` (rank 0) and a per-rank probe run."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=world)
+    try:
+        model = tiny_model()
+        ddp = nn.parallel.DistributedDataParallel(model)
+        opt = sgd(ddp)
+        rec = ws.Recorder(Path(out) / "run.zarr", model, every=every)  # rank auto-detected
+        probe = ws.Recorder(Path(out) / f"probe{rank}.zarr", model, every=1).attach(opt)
+        part = 8 // world
+        for s in range(1, steps + 1):
+            x, y = batch(s)
+            x, y = x[rank * part:(rank + 1) * part], y[rank * part:(rank + 1) * part]
+            opt.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(ddp(x), y)
+            loss.backward()
+            opt.step()
+            mean = loss.detach().clone()
+            dist.all_reduce(mean)
+            rec.step(loss=mean / world)
+            probe.log(loss=loss)
+        rec.checkpoint()
+        rec.close()
+        probe.close()
+        report = {"active": rec.active, "rank": rec.rank, "step_count": rec.step_count,
+                  "probe_steps": probe.step_count, "repr": repr(rec)}
+        Path(out, f"report{rank}.json").write_text(json.dumps(report))
+    finally:
+        dist.destroy_process_group()
+
+
+def single_record(path: str | os.PathLike[str], steps: int, every: int, halves: int) -> None:
+    """One process on the same global batches: ``halves=1`` the whole batch with the mean loss,
+    ``halves=2`` the two halves as accumulated micro-batches (loss / 2 each)."""
+    model = tiny_model()
+    opt = sgd(model)
+    with ws.Recorder(path, model, every=every) as rec:
+        for s in range(1, steps + 1):
+            x, y = batch(s)
+            opt.zero_grad(set_to_none=True)
+            part, total = 8 // halves, torch.zeros(())
+            for h in range(halves):
+                sl = slice(h * part, (h + 1) * part)
+                loss = nn.functional.cross_entropy(model(x[sl]), y[sl]) / halves
+                loss.backward()
+                total = total + loss.detach()
+            opt.step()
+            rec.step(loss=total)
