@@ -130,6 +130,13 @@ def test_checkpoint_off_the_grid_makes_the_run_resumable_there(tmp_path):
     assert np.array_equal(got.w.values[:, got.param_id.values == pid], hist[[0, 4, 6, 8, 12, 13]])
 
 
+def test_log_after_checkpoint_is_an_error(tmp_path):
+    rec = _record_with_checkpoint(tmp_path / "run.zarr", 3, ckpt_at=3)
+    with pytest.raises(ConfigError, match=r"since the Recorder started or since checkpoint\(\)"):
+        rec.log(loss=1.0)
+    rec.close()
+
+
 def test_checkpoint_on_a_snapshot_and_close_add_no_duplicate(tmp_path):
     path = tmp_path / "run.zarr"
     rec = _record_with_checkpoint(path, 8, ckpt_at=8)

@@ -200,7 +200,8 @@ class Recorder:
         if self._iter_n == 0:
             raise ConfigError(
                 "log(loss=...) attaches a loss to the last optimizer step, but no step has been "
-                "recorded since the run started; call it after optimizer.step()."
+                "recorded since the Recorder started or since checkpoint(); call it after "
+                "optimizer.step() and before checkpoint()."
             )
         value = loss.detach().reshape(-1) if isinstance(loss, torch.Tensor) else None
         if value is not None and value.numel() != 1:
