@@ -162,3 +162,61 @@ def test_errors(tmp_path):
         _fit(tmp_path, [WeightscopeCallback(tmp_path / "other.zarr", every=2)], max_steps=4,
              ckpt_path=tmp_path / "ckpt" / "epoch=0-step=2.ckpt")
     assert not (tmp_path / "other.zarr").exists()
+
+
+class TinyDDP(Tiny):
+    """Each rank trains on every other sample, in order (a DistributedSampler without shuffle)."""
+
+    def train_dataloader(self):
+        sampler = torch.utils.data.DistributedSampler(
+            _data(), num_replicas=self.trainer.world_size, rank=self.global_rank, shuffle=False)
+        return DataLoader(_data(), batch_size=MICRO, sampler=sampler)
+
+
+def _ddp_reference(path, steps, every, world=2):
+    """One process replaying DDP's reduction: per-rank accumulated gradients, then their mean."""
+    module = Tiny()
+    conf = module.configure_optimizers()
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    x, y = _data().tensors
+    params = list(module.parameters())
+    with ws.Recorder(path, module, every=every) as rec:
+        rec.attach(opt)
+        for _ in range(steps):  # an epoch is one step here (16 samples = 2 ranks x 2 x 4)
+            grads = []
+            for r in range(world):
+                idx = list(range(r, len(x), world))  # DistributedSampler(shuffle=False)
+                for k in range(ACCUM):
+                    sl = idx[k * MICRO:(k + 1) * MICRO]
+                    loss = nn.functional.cross_entropy(module.net(x[sl]), y[sl]) / ACCUM
+                    loss.backward()
+                grads.append([p.grad.clone() for p in params])
+                opt.zero_grad()
+            for p, *g in zip(params, *grads):
+                p.grad = sum(g[1:], g[0]) / world
+            opt.step()
+            opt.zero_grad()
+            sched.step()
+    return ws.open_run(path)
+
+
+def test_ddp_spawn_two_processes_records_once(tmp_path):
+    path = tmp_path / "ddp.zarr"
+    trainer = pl.Trainer(
+        strategy="ddp_spawn", accelerator="cpu", devices=2, max_steps=3,
+        accumulate_grad_batches=ACCUM, logger=False, enable_progress_bar=False,
+        enable_model_summary=False, enable_checkpointing=False, default_root_dir=tmp_path,
+        use_distributed_sampler=False, callbacks=[WeightscopeCallback(path, every=2)])
+    trainer.fit(TinyDDP())
+    got = ws.open_run(path)
+    assert got.step.values.tolist() == [0, 2, 3] and got.attrs["complete"]
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # Lightning gives each of the 2 CPU processes 1 thread
+    try:
+        want = _ddp_reference(tmp_path / "ref.zarr", steps=3, every=2)
+    finally:
+        torch.set_num_threads(old)
+    assert np.array_equal(got.w.values.view(np.uint32), want.w.values.view(np.uint32))
+    np.testing.assert_array_equal(got.distance.values, want.distance.values)
+    np.testing.assert_array_equal(got.lr.values, want.lr.values)
+    assert got.loss.notnull().all()  # rank 0's own loss (not averaged over ranks)
