@@ -59,7 +59,7 @@ def _show_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> No
 
 
 def _register() -> None:
-    from . import analyze, demo, info  # noqa: F401  (commands register themselves on `app`)
+    from . import analyze, demo, info, sweep  # noqa: F401  (commands register themselves on `app`)
 
 
 def main() -> None:

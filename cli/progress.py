@@ -7,7 +7,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 __all__ = ["bar", "phases"]
 
@@ -29,7 +36,8 @@ def phases(first: str) -> Iterator[Callable[[str], None]]:
 def bar(description: str, total: int) -> Iterator[Callable[..., None]]:
     """A progress bar with ETA; yields ``advance(n=1, description=None)``."""
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
-            "{task.completed}/{task.total}"), TimeElapsedColumn(), console=_console(),
+            "{task.completed}/{task.total}"), TimeElapsedColumn(), TextColumn("ETA"),
+            TimeRemainingColumn(), console=_console(),
             transient=False) as progress:
         task = progress.add_task(description, total=total)
 

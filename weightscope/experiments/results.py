@@ -20,7 +20,7 @@ Examples
 >>> out = tempfile.mkdtemp()
 >>> store = SweepStore.create_or_open(out, "rewire", {"steps": 10})
 >>> for seed, err in enumerate([0.2, 0.4]):
-...     store.append({"key": f"k{seed}", "series": "d=0.1", "x": 4.0, "seed": seed,
+...     store.append({"key": f"k{seed}", "point": 0, "series": "d=0.1", "x": 4.0, "seed": seed,
 ...                   "test_error": err, "train_loss": 0.1, "n_weights": 10, "steps": 10,
 ...                   "wall_s": 1.0, "cpu_s": 1.0, "config": "{}"})
 >>> table = summarize(SweepStore.open(out).to_dataset())
@@ -43,14 +43,15 @@ import zarr
 
 from weightscope.errors import ConfigError, NotARunError, RunNotFoundError
 
-__all__ = ["COLUMNS", "FORMAT_VERSION", "SweepStore", "capacity", "summarize", "writer_lock"]
+__all__ = ["COLUMNS", "FORMAT_VERSION", "SweepStore", "capacity", "summarize", "sweep_table",
+           "writer_lock"]
 
 FORMAT_VERSION = 1
 #: Columns of the results table and their dtypes.
 COLUMNS: dict[str, Any] = {
-    "key": str, "series": str, "x": "float64", "seed": "int64", "test_error": "float64",
-    "train_loss": "float64", "n_weights": "int64", "steps": "int64", "wall_s": "float64",
-    "cpu_s": "float64", "config": str,
+    "key": str, "point": "int64", "series": str, "x": "float64", "seed": "int64",
+    "test_error": "float64", "train_loss": "float64", "n_weights": "int64", "steps": "int64",
+    "wall_s": "float64", "cpu_s": "float64", "config": str,
 }
 _CHUNK = 1024
 
@@ -213,8 +214,9 @@ def _alive(pid: int) -> bool:
 def summarize(runs: xr.Dataset) -> xr.Dataset:
     """Mean, std (ddof=1; 0 for one seed) and count of ``test_error`` per ``(series, x)``.
 
-    Rows keep the order in which each ``(series, x)`` first appears in ``runs``.
+    Rows follow the sweep's point order (the ``point`` column).
     """
+    runs = runs.isel(run=np.argsort(runs["point"].values, kind="stable"))
     series = runs["series"].values.tolist()
     xs = runs["x"].values.astype(float).tolist()
     errors = runs["test_error"].values.astype(float)
@@ -223,6 +225,16 @@ def summarize(runs: xr.Dataset) -> xr.Dataset:
         order.setdefault(group, []).append(i)
     rows = [(s, x, errors[idx]) for (s, x), idx in order.items()]
     return _table(rows, runs.attrs.get("sweep", ""))
+
+
+def sweep_table(runs: xr.Dataset) -> xr.Dataset:
+    """The table behind a sweep's figure: :func:`summarize`, plus the :func:`capacity` rows
+    (series ``"f"`` and ``"gap"``) for the ``capacity`` sweep."""
+    table = summarize(runs)
+    if runs.attrs.get("sweep") == "capacity":
+        table = xr.concat([table, capacity(runs)], dim="row")
+        table.attrs["sweep"] = "capacity"
+    return table
 
 
 def capacity(runs: xr.Dataset) -> xr.Dataset:

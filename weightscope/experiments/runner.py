@@ -4,8 +4,9 @@
 interrupted sweep resumes where it stopped. The remaining runs go to a pool of ``workers``
 processes started with the ``spawn`` method; each worker uses one torch thread and torch's
 deterministic mode (:func:`~.sparse_train.run_config`), so a run's error depends on its config
-alone. Only the parent process writes the store, one row per finished run, under the sweep's
-writer lock.
+alone. With ``workers=1`` the runs execute one after another in the calling process (same
+settings, same results, no process start-up). Only the parent process writes the store, one row
+per finished run, under the sweep's writer lock.
 
 Examples
 --------
@@ -28,13 +29,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from typing import Any
 
-from weightscope.errors import ConfigError
+from weightscope.errors import ConfigError, NotARunError, RunNotFoundError
 
 from .results import SweepStore, writer_lock
 from .sparse_config import RunConfig
 from .sweeps import Point, Sweep
 
-__all__ = ["SweepReport", "run_cost", "run_sweep"]
+__all__ = ["SweepReport", "done_keys", "pending", "run_cost", "run_sweep"]
 
 #: ``on_result(point, config, row, done_cost, total_cost)`` after each stored run.
 OnResult = Callable[[Point, RunConfig, dict[str, Any], float, float], object]
@@ -62,6 +63,28 @@ def run_cost(config: RunConfig) -> float:
     if config.method == "lottery":
         return float(2 * config.steps - config.rewind_step)
     return float(config.steps)
+
+
+def pending(sweep: Sweep, seeds: int, done: set[str]) -> list[tuple[Point, RunConfig]]:
+    """The runs of ``sweep`` x ``seeds`` whose keys are not in ``done``, in execution order
+    (seed-major, the longest runs of a seed first).
+
+    Examples
+    --------
+    >>> from weightscope.experiments.sweeps import get_sweep
+    >>> len(pending(get_sweep("capacity"), seeds=2, done=set()))
+    18
+    """
+    todo = [(p, c) for p, c in sweep.runs(seeds) if c.key() not in done]
+    return sorted(todo, key=lambda pc: (pc[1].seed, -run_cost(pc[1])))
+
+
+def done_keys(out: str | os.PathLike[str]) -> set[str]:
+    """Keys of the runs already stored in the sweep directory ``out`` (empty if none)."""
+    try:
+        return SweepStore.open(out).keys()
+    except (RunNotFoundError, NotARunError):
+        return set()
 
 
 def run_sweep(sweep: Sweep, out: str | os.PathLike[str], seeds: int = 3, workers: int = 2,
@@ -92,10 +115,8 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], seeds: int = 3, workers
                               f"Pass e.g. --{name} 2.")
     with writer_lock(out):
         store = SweepStore.create_or_open(out, sweep.name, sweep.spec)
-        done = store.keys()
         runs = list(sweep.runs(seeds))
-        todo = [(p, c) for p, c in runs if c.key() not in done]
-        todo.sort(key=lambda pc: (pc[1].seed, -run_cost(pc[1])))  # longest first per seed
+        todo = pending(sweep, seeds, store.keys())
         total = sum(run_cost(c) for _, c in runs)
         finished = total - sum(run_cost(c) for _, c in todo)
         if on_result is not None and runs:
@@ -108,6 +129,11 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], seeds: int = 3, workers
 
 def _execute(todo: list[tuple[Point, RunConfig]], store: SweepStore, workers: int,
              on_result: OnResult | None, finished: float, total: float) -> None:
+    if workers == 1:
+        for point, config in todo:
+            finished = _store(store, point, config, _work(config.to_json()), finished,
+                              total, on_result)
+        return
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context,
                                initializer=_init_worker)
@@ -118,14 +144,21 @@ def _execute(todo: list[tuple[Point, RunConfig]], store: SweepStore, workers: in
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in ready:
                 point, config = pending.pop(future)
-                row = {**future.result(), "key": config.key(), "series": point.series,
-                       "x": float(point.x), "seed": config.seed, "config": config.to_json()}
-                store.append(row)
-                finished += run_cost(config)
-                if on_result is not None:
-                    on_result(point, config, row, finished, total)
+                finished = _store(store, point, config, future.result(), finished, total,
+                                  on_result)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _store(store: SweepStore, point: Point, config: RunConfig, result: dict[str, Any],
+           finished: float, total: float, on_result: OnResult | None) -> float:
+    row = {**result, "key": config.key(), "point": point.index, "series": point.series,
+           "x": float(point.x), "seed": config.seed, "config": config.to_json()}
+    store.append(row)
+    finished += run_cost(config)
+    if on_result is not None:
+        on_result(point, config, row, finished, total)
+    return finished
 
 
 def _init_worker() -> None:

@@ -134,7 +134,9 @@ class RunConfig:
         self._check_model()
         object.__setattr__(self, "lr", self.train_config.lr)  # validates the recipe fields
         self._resolve_method_fields()
-        self.sparse_method()  # validates the method's own fields
+        method = self.sparse_method()  # validates the method's own fields
+        if isinstance(method, Search):
+            method.fix_step(self.steps)  # FIX within training
         for name in ("lr", "grad_scale", "decay", "drop_fraction", "rewind"):
             object.__setattr__(self, name, float(getattr(self, name)))  # one spelling, one key
 

@@ -54,6 +54,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -82,11 +83,13 @@ OVERRIDABLE = ("arch", "width", "recipe", "lr", "schedule", "batch_size", "num_s
 
 @dataclass(frozen=True)
 class Point:
-    """One grid point: its series (line/bar) and x value in the figure, and its config."""
+    """One grid point: its series (line/bar) and x value in the figure, its config, and its
+    position in the sweep (figures keep that order)."""
 
     series: str
     x: float
     config: RunConfig
+    index: int = 0
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ def get_sweep(name: str, steps: int | None = None, **overrides: Any) -> Sweep:
         raise ConfigError(f"sweep overrides may only set {OVERRIDABLE}; got {bad}.")
     steps = DEFAULT_STEPS[name] if steps is None else steps
     base = RunConfig(method="regular", steps=steps, **overrides)
-    points = tuple(_BUILDERS[name](base))
+    points = tuple(dataclasses.replace(p, index=i) for i, p in enumerate(_BUILDERS[name](base)))
     return Sweep(name, points, {"steps": steps, "overrides": dict(sorted(overrides.items()))})
 
 
