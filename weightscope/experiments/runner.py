@@ -113,6 +113,9 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], seeds: int = 3, workers
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name} must be an int >= 1; got {value!r}. "
                               f"Pass e.g. --{name} 2.")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"--out must be a directory; '{os.fspath(out)}' is a file. Pass a new "
+                          "or existing sweep directory.")
     with writer_lock(out):
         store = SweepStore.create_or_open(out, sweep.name, sweep.spec)
         runs = list(sweep.runs(seeds))
