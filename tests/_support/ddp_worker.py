@@ -52,7 +52,8 @@ def ddp_record(rank: int, world: int, init_file: str, out: str, steps: int, ever
         dist.destroy_process_group()
 
 
-def single_record(path: str | os.PathLike[str], steps: int, every: int, halves: int) -> None:
+def single_record(path: str | os.PathLike[str], steps: int, every: int, halves: int,
+                  checkpoint_at: int | None = None) -> None:
     """One process on the same global batches: ``halves=1`` the whole batch with the mean loss,
     ``halves=2`` the two halves as accumulated micro-batches (loss / 2 each)."""
     model = tiny_model()
@@ -69,3 +70,48 @@ def single_record(path: str | os.PathLike[str], steps: int, every: int, halves: 
                 total = total + loss.detach()
             opt.step()
             rec.step(loss=total)
+            if s == checkpoint_at:
+                rec.checkpoint()
+
+
+def fsdp_record(rank: int, world: int, init_file: str, out: str, steps: int, every: int) -> None:
+    """Train with FSDP2 (``fully_shard`` per layer and at the root), recording ``out/run.zarr``."""
+    from torch.distributed.fsdp import fully_shard
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=world)
+    try:
+        model = tiny_model()
+        for layer in model:
+            if isinstance(layer, (nn.Linear, nn.Conv1d)):
+                fully_shard(layer)
+        fully_shard(model)
+        opt = sgd(model)
+        rec = ws.Recorder(Path(out) / "run.zarr", model, every=every)
+        part = 8 // world
+        for s in range(1, steps + 1):
+            x, y = batch(s)
+            x, y = x[rank * part:(rank + 1) * part], y[rank * part:(rank + 1) * part]
+            opt.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            mean = loss.detach().clone()
+            dist.all_reduce(mean)
+            rec.step(loss=mean / world)
+            if s == steps - 1:
+                rec.checkpoint()  # an off-grid snapshot, gathered by every rank
+        rec.close()
+        report = {"active": rec.active, "step_count": rec.step_count, "repr": repr(rec),
+                  "local": {n: list(p.to_local().shape) for n, p in model.named_parameters()}}
+        try:  # rank 0's error reaches every rank (no rank waits in a collective)
+            ws.Recorder(Path(out) / "run.zarr", model, every=every)
+        except ws.errors.RunExistsError as err:
+            report["error"] = str(err)
+        again = ws.Recorder(Path(out) / "run.zarr", model, every=every, resume=True)
+        report["resumed_at"] = again.step_count  # every rank learns rank 0's resume point
+        again.close()
+        Path(out, f"report{rank}.json").write_text(json.dumps(report))
+    finally:
+        dist.destroy_process_group()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from ddp_worker import ddp_record, single_record
+from ddp_worker import ddp_record, fsdp_record, single_record
 from testutil import sgd, tiny_model, train, weight_history
 
 import weightscope as ws
@@ -150,3 +150,38 @@ def test_checkpoint_on_a_snapshot_and_close_add_no_duplicate(tmp_path):
     train(model, 7)
     ws.Recorder(tmp_path / "b.zarr", model, every=4, resume=True).close()  # resume + close
     assert ws.open_run(tmp_path / "b.zarr").step.values.tolist() == [0, 4, 7]
+
+
+@pytest.fixture(scope="module")
+def fsdp_runs(tmp_path_factory):
+    """A run of a model sharded with FSDP2 on 2 processes, and one process's replay."""
+    pytest.importorskip("torch.distributed.fsdp")
+    out = tmp_path_factory.mktemp("fsdp")
+    mp.spawn(fsdp_record, args=(2, str(out / "pg"), str(out), STEPS, EVERY), nprocs=2)
+    with _threads(1):
+        single_record(out / "accum.zarr", STEPS, EVERY, halves=2, checkpoint_at=STEPS - 1)
+    reports = [json.loads((out / f"report{r}.json").read_text()) for r in (0, 1)]
+    return out, reports
+
+
+def test_fsdp2_sharded_run_equals_one_process(fsdp_runs):
+    out, reports = fsdp_runs
+    assert reports[0]["local"]["4.weight"] == [12, 32]  # each rank holds half of the rows
+    assert [r["active"] for r in reports] == [True, False]
+    assert reports[1]["repr"] == f"Recorder('{out / 'run.zarr'}', rank=1, sharded peer, closed)"
+    fsdp, one = ws.open_run(out / "run.zarr"), ws.open_run(out / "accum.zarr")
+    assert fsdp.step.values.tolist() == [0, 5, 10, 11, 12] == one.step.values.tolist()
+    assert fsdp.attrs["complete"] and fsdp.attrs["total_steps"] == STEPS
+    # FSDP2 reduce-scatters the same per-rank gradients DDP all-reduces: bit-identical weights
+    assert np.array_equal(fsdp.w.values.view(np.uint32), one.w.values.view(np.uint32))
+    # distance: per-rank float64 sums added by all_reduce (another summation order)
+    np.testing.assert_allclose(fsdp.distance.values, one.distance.values, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(fsdp.loss.values, one.loss.values)
+
+
+def test_fsdp2_errors_and_resume_reach_every_rank(fsdp_runs):
+    out, reports = fsdp_runs
+    assert reports[0]["error"].startswith("a run already exists at")
+    assert reports[1]["error"].startswith("rank 0: a run already exists at")
+    assert [r["resumed_at"] for r in reports] == [STEPS, STEPS]
+    assert ws.open_run(out / "run.zarr").step.values.tolist() == [0, 5, 10, 11, 12]

@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import atexit
+import functools
 import weakref
 from typing import Any
 
@@ -34,6 +35,14 @@ from ..errors import ConfigError
 from ..store import Layout, RunWriter, paths
 from ..store.codecs import DEFAULT_COMPRESSION
 from .capture import Capture, DistanceTracker
+from .distributed import (
+    PeerPipeline,
+    ShardedCapture,
+    ShardedDistance,
+    is_sharded,
+    open_in_lockstep,
+    resolve_rank,
+)
 from .pipeline import Pipeline
 from .resume import ResumePoint, check_same_layout, check_weights, find_resume_point
 from .selection import ParamSpec, Sample, check_sample, sample_indices, select_params
@@ -87,7 +96,10 @@ class Recorder:
         ``torch.distributed`` rank when a process group is initialized, else 0. On another
         rank the Recorder is inert: it never touches ``path`` and its methods return at once
         (``step_count`` still counts steps, also through :meth:`attach`). Pass ``rank=0`` on
-        every process to record one run per process (each with its own ``path``).
+        every process to record one run per process (each with its own ``path``). A model
+        sharded with FSDP2 (DTensor parameters) is recorded by all ranks in lockstep: each
+        gathers the full parameters at snapshots (see :mod:`weightscope.record.distributed`),
+        and rank 0 writes.
 
     Raises
     ------
@@ -105,31 +117,28 @@ class Recorder:
                  storage_options: dict[str, Any] | None = None, rank: int | None = None) -> None:
         _check_args(every, flush_seconds, buffer_mb, overwrite, resume)
         self.path, self.every, self.sample = path, int(every), check_sample(sample)
-        self.rank = _resolve_rank(rank)
+        self.rank = resolve_rank(rank)
         self._selected = select_params(model, params)  # same errors on every rank
         self._step, self._closed, self._hook = 0, False, None
-        if not self.active:  # inert: no store, no thread, no copies
+        sharded = is_sharded(self._selected)  # FSDP2: every rank gathers, rank 0 writes
+        self._inert = not self.active and not sharded
+        if self._inert:  # no store, no thread, no copies
             if resume is not True and resume is not False:
                 self._step = int(resume)
             return
         self.layout = _layout(self._selected, self.sample)
-        self._capture = Capture(self._selected, self.layout)
+        self._capture = (ShardedCapture if sharded else Capture)(self._selected, self.layout)
         self._sparse = _sparse_config(model)
-        resuming = resume is not False and paths.exists(path, storage_options)
-        if resuming:
-            writer, point, nonfinite = self._reopen(path, resume, storage_options)
-        else:
-            writer = RunWriter.create(
-                path, self.layout, attrs=self._attrs(), has_mask=self._capture.has_mask,
-                has_distance=track_distance, buffer_bytes=int(buffer_mb * 2**20),
-                compression=compression, overwrite=overwrite, storage_options=storage_options)
-            point, nonfinite = ResumePoint(step=0, row=-1), 0
+        opener = functools.partial(
+            self._open, path, resume, storage_options, has_distance=track_distance,
+            buffer_bytes=int(buffer_mb * 2**20), compression=compression, overwrite=overwrite)
+        writer, point, nonfinite, resuming = (
+            open_in_lockstep(self.active, self._capture, self.layout.n_weights, opener)
+            if sharded else opener())
         self._writer = writer
-        self._distance = DistanceTracker(self._selected) if track_distance else None
-        self._pipeline = Pipeline(
-            writer, self.layout.n_weights, has_mask=self._capture.has_mask,
-            pin=self._capture.device.type == "cuda", flush_seconds=flush_seconds,
-            row0=point.row + 1, iteration0=point.step, nonfinite0=nonfinite)
+        self._distance = ((ShardedDistance if sharded else DistanceTracker)(self._selected)
+                          if track_distance else None)
+        self._pipeline = self._new_pipeline(writer, point, nonfinite, flush_seconds)
         self._step, self._last_snapshot = point.step, point.step
         self._init_iteration_block(track_distance)
         if not resuming:
@@ -173,7 +182,7 @@ class Recorder:
             The step's learning rate (read from the optimizer when attached).
         """
         self._check_open()
-        if not self.active:
+        if self._inert:
             self._step += 1
             return
         self._pipeline.check()
@@ -195,7 +204,7 @@ class Recorder:
     def log(self, loss: float | torch.Tensor) -> None:
         """Attach ``loss`` to the most recent optimizer step (handy with :meth:`attach`)."""
         self._check_open()
-        if not self.active:
+        if self._inert:
             return
         if self._iter_n == 0:
             raise ConfigError(
@@ -238,7 +247,7 @@ class Recorder:
         [0, 3]
         """
         self._check_open()
-        if not self.active:
+        if self._inert:
             return
         self._pipeline.check()
         if self._last_snapshot != self._step:
@@ -250,7 +259,7 @@ class Recorder:
         """Take the final snapshot, write everything, and mark the run complete."""
         if self._closed:
             return
-        if self.active and self._last_snapshot != self._step:
+        if not self._inert and self._last_snapshot != self._step:
             self._snapshot()
         self._shutdown(total_steps=self._step)
 
@@ -271,7 +280,8 @@ class Recorder:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"step {self._step}"
         if not self.active:
-            return f"Recorder({str(self.path)!r}, rank={self.rank}, inactive, {state})"
+            role = "inactive" if self._inert else "sharded peer"
+            return f"Recorder({str(self.path)!r}, rank={self.rank}, {role}, {state})"
         return (f"Recorder({str(self.path)!r}, every={self.every}, "
                 f"params={len(self.layout.names)}, weights={self.layout.n_weights}, {state})")
 
@@ -285,14 +295,36 @@ class Recorder:
         return {schema.EVERY: self.every, schema.SAMPLE: self.sample,
                 schema.SPARSE: self._sparse, schema.VERSIONS: {"torch": torch.__version__}}
 
+    def _open(self, path: paths.PathLike, resume: bool | int,
+              storage_options: dict[str, Any] | None, current: torch.Tensor | None = None,
+              **create: Any) -> tuple[RunWriter, ResumePoint, int, bool]:
+        """Create the store, or reopen it to resume: (writer, point, nonfinite, resuming)."""
+        if resume is not False and paths.exists(path, storage_options):
+            return (*self._reopen(path, resume, storage_options, current), True)
+        writer = RunWriter.create(path, self.layout, attrs=self._attrs(),
+                                  has_mask=self._capture.has_mask,
+                                  storage_options=storage_options, **create)
+        return writer, ResumePoint(step=0, row=-1), 0, False
+
+    def _new_pipeline(self, writer: RunWriter | None, point: ResumePoint, nonfinite: int,
+                      flush_seconds: float) -> Pipeline | PeerPipeline:
+        if writer is None:  # a sharded run's rank > 0: gathers, stores nothing
+            return PeerPipeline(self.layout.n_weights, self._capture.has_mask)
+        return Pipeline(
+            writer, self.layout.n_weights, has_mask=self._capture.has_mask,
+            pin=self._capture.device.type == "cuda", flush_seconds=flush_seconds,
+            row0=point.row + 1, iteration0=point.step, nonfinite0=nonfinite)
+
     def _reopen(self, path: paths.PathLike, resume: bool | int,
-                storage_options: dict[str, Any] | None) -> tuple[RunWriter, ResumePoint, int]:
+                storage_options: dict[str, Any] | None, current: torch.Tensor | None = None
+                ) -> tuple[RunWriter, ResumePoint, int]:
         writer = RunWriter.reopen(path, storage_options)
         check_same_layout(writer.layout, self.layout, self.every,
                           int(writer.attrs.get(schema.EVERY, self.every)))
         point = find_resume_point(writer.group, resume)
-        current = torch.empty(self.layout.n_weights, dtype=torch.float32)
-        self._capture.copy_into(current)
+        if current is None:
+            current = torch.empty(self.layout.n_weights, dtype=torch.float32)
+            self._capture.copy_into(current)
         check_weights(writer, point, current.numpy())
         nonfinite = _count_nonfinite(writer, point.row + 1)
         writer.commit(point.row + 1, point.step, **{
@@ -346,7 +378,7 @@ class Recorder:
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
-        if not self.active:
+        if self._inert:
             return
         _OPEN.discard(self)
         try:
@@ -367,16 +399,6 @@ def _check_args(every: Any, flush_seconds: float, buffer_mb: float, overwrite: b
     if overwrite and resume is not False:
         raise ConfigError("overwrite=True and resume= exclude each other: overwrite replaces the "
                           "run, resume continues it. Pass only one.")
-
-
-def _resolve_rank(rank: int | None) -> int:
-    if rank is None:
-        dist = torch.distributed
-        return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 0:
-        raise ConfigError(f"rank must be None (auto-detect) or an int >= 0; got {rank!r}. "
-                          "Pass the process's global rank, e.g. rank=0.")
-    return int(rank)
 
 
 def _layout(selected: list[Any], sample: Sample) -> Layout:
