@@ -115,3 +115,40 @@ def fsdp_record(rank: int, world: int, init_file: str, out: str, steps: int, eve
         Path(out, f"report{rank}.json").write_text(json.dumps(report))
     finally:
         dist.destroy_process_group()
+
+
+def hf_ddp_record(rank: int, world: int, port: int, out: str, steps: int, every: int) -> None:
+    """A Hugging Face Trainer on ``world`` CPU processes (gloo) with the weightscope callback."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    import transformers as hf
+
+    from weightscope.integrations.transformers import WeightscopeCallback
+
+    class Tiny(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = tiny_model()
+
+        def forward(self, x, labels):
+            return {"loss": nn.functional.cross_entropy(self.net(x), labels)}
+
+    gen = torch.Generator().manual_seed(7)
+    data = [{"x": torch.randn(16, generator=gen), "labels": torch.randint(0, 3, (), generator=gen)}
+            for _ in range(32)]
+    args = hf.TrainingArguments(
+        output_dir=str(Path(out) / "out"), max_steps=steps, per_device_train_batch_size=4,
+        gradient_accumulation_steps=2, logging_steps=1, max_grad_norm=0.0, seed=0,
+        save_strategy="no", report_to="none", disable_tqdm=True, use_cpu=True,
+        ddp_backend="gloo", remove_unused_columns=False)
+    callback = WeightscopeCallback(Path(out) / "run.zarr", every=every)
+    trainer = hf.Trainer(model=Tiny(), args=args, train_dataset=data, callbacks=[callback])
+    trainer.remove_callback(hf.PrinterCallback)
+    trainer.train()
+    weights = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    if rank == 0:
+        torch.save(weights, Path(out) / "final.pt")
+    report = {"active": callback.recorder.active, "world": trainer.args.world_size,
+              "repr": repr(callback.recorder)}
+    Path(out, f"report{rank}.json").write_text(json.dumps(report))

@@ -151,3 +151,28 @@ def test_errors(tmp_path):
         _trainer(tmp_path, [WeightscopeCallback(tmp_path / "other.zarr")], max_steps=4).train(
             resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-2"))
     assert not (tmp_path / "other.zarr").exists()
+
+
+@pytest.mark.slow  # two processes importing transformers: ~25 s on 2 loaded cores
+def test_ddp_two_processes_record_once(tmp_path):
+    import json
+    import socket
+
+    import torch.multiprocessing as mp
+    from ddp_worker import hf_ddp_record
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(hf_ddp_record, args=(2, port, str(tmp_path), 5, 2), nprocs=2)
+    reports = [json.loads((tmp_path / f"report{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in reports] == [2, 2]
+    assert [r["active"] for r in reports] == [True, False]
+    assert reports[1]["repr"].endswith("rank=1, inactive, closed)")
+    ds = ws.open_run(tmp_path / "run.zarr")
+    assert ds.step.values.tolist() == [0, 2, 4, 5] and ds.attrs["complete"]
+    assert ds.loss.notnull().all()  # the Trainer's loss, averaged over both processes
+    final = torch.load(tmp_path / "final.pt")
+    for i, name in enumerate(ds.param.values):  # the last snapshot = the trained weights
+        got = ds.w.values[-1, ds.param_id.values == i]
+        assert np.array_equal(got, final[name].numpy().reshape(-1)), name
