@@ -65,8 +65,9 @@ def plot_sweep_command(
                                                                   "sweep.")],
 ) -> None:
     """Write the sweep's figure (PNG and PDF) and the table behind it (CSV and JSON) into DIR."""
-    from weightscope.experiments.results import SweepStore, sweep_table
+    from weightscope.analyze.sweeps import sweep_table
     from weightscope.plot.sweeps import sweep_figure
+    from weightscope.store.sweep_results import SweepStore
 
     store = SweepStore.open(directory)
     runs = store.to_dataset()

@@ -27,10 +27,11 @@ import argparse
 import os
 from pathlib import Path
 
-from weightscope.experiments.results import SweepStore, summarize
+from weightscope.analyze.sweeps import summarize
 from weightscope.experiments.runner import run_sweep
 from weightscope.experiments.sparse_config import RunConfig
 from weightscope.experiments.sweeps import Point, Sweep
+from weightscope.store.sweep_results import SweepStore
 
 QUICK_STEPS, FULL_STEPS, DENSITY, SEEDS = 600, 2000, 0.25, 3
 

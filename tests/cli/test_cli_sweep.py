@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 from weightscope_cli.app import app
 
-from weightscope.experiments.results import SweepStore
 from weightscope.experiments.sparse_config import RunConfig
 from weightscope.experiments.sweeps import SWEEPS, get_sweep
+from weightscope.store.sweep_results import SweepStore
 
 runner = CliRunner()
 TINY = {"num_samples": 200, "batch_size": 16, "width": 16}

@@ -7,10 +7,10 @@ import math
 import pytest
 
 from weightscope.errors import ConfigError
-from weightscope.experiments.results import SweepStore
 from weightscope.experiments.runner import pending, run_cost, run_sweep
 from weightscope.experiments.sparse_config import RunConfig
 from weightscope.experiments.sweeps import SWEEPS, get_sweep
+from weightscope.store.sweep_results import SweepStore
 
 TINY = {"num_samples": 200, "batch_size": 16, "width": 16}
 

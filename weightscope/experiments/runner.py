@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from weightscope.errors import ConfigError, NotARunError, RunNotFoundError
+from weightscope.store.sweep_results import SweepStore, writer_lock
 
-from .results import SweepStore, writer_lock
 from .sparse_config import RunConfig
 from .sweeps import Point, Sweep
 

@@ -18,7 +18,7 @@ name              paper                       series x axis
 ``blocks``        Table 3 (appendix H)        b in {1, 2, 4, 8}, 2:4 1D, 2:4 2D, REDUCE; d=0.5
 ================  ==========================  ===========================================
 
-Search capacity (``capacity``): :func:`weightscope.experiments.results.capacity` computes
+Search capacity (``capacity``): :func:`weightscope.analyze.sweeps.capacity` computes
 ``f = (SEARCH - REDUCE) / (REGULAR - REDUCE)`` in accuracy, the meaning appendix F describes
 (1 = as good as the dense model's free search, 0 = no better than the narrower model); the
 formula printed in the paper, ``(REGULAR - SEARCH) / (REGULAR - REDUCE)``, has the opposite

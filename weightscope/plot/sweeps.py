@@ -2,7 +2,7 @@
 
 Every function takes the table of one sweep, an ``xarray.Dataset`` over ``row`` with coordinates
 ``series`` (str) and ``x`` (float) and variables ``mean``, ``std`` and ``n`` (test error over
-seeds; :func:`weightscope.experiments.results.sweep_table` builds it) whose ``attrs["sweep"]``
+seeds; :func:`weightscope.analyze.sweeps.sweep_table` builds it) whose ``attrs["sweep"]``
 names the sweep. Panel functions take ``ax=None`` and return the Axes; :func:`sweep_figure`
 takes ``fig=None`` and returns the Figure. Error bars are one standard deviation over seeds. A
 ``REGULAR`` series with a single row is drawn as the dense reference line (with its band).
@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, PercentFormatter
+from matplotlib.ticker import LogLocator, NullFormatter, PercentFormatter
 
 from weightscope.errors import ConfigError
 
@@ -84,10 +84,23 @@ def _lines(table: xr.Dataset, ax: Axes | None, xlabel: str, title: str,
         if xscale == "log":
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xticks(ticks, [("∞" if t == inf_at and infinity else f"{t:g}") for t in ticks])
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.set(xlabel=xlabel, ylabel="test error", title=title)
+        _error_axis(ax, table["mean"].values)
+        ax.set(xlabel=xlabel, title=title)
         ax.legend(frameon=False, fontsize=6)
     return ax
+
+
+def _error_axis(ax: Axes, means: np.ndarray) -> None:
+    """Percent y axis, logarithmic when errors span more than a factor 5 (collapsed runs)."""
+    finite = means[np.isfinite(means) & (means > 0)]
+    if finite.size and finite.max() > 5 * finite.min():
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0)))
+        ax.yaxis.set_minor_formatter(PercentFormatter(1.0, decimals=0))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    else:
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylabel("test error" + (" (log scale)" if ax.get_yscale() == "log" else ""))
 
 
 def _vs_density(table: xr.Dataset, ax: Axes | None, title: str) -> Axes:
@@ -169,7 +182,7 @@ def plot_blocks(table: xr.Dataset, ax: Axes | None = None) -> Axes:
         ax.bar(range(len(names)), mean, yerr=std, color=colors, capsize=2, width=0.7)
         _reference(ax, table)
         ax.set_xticks(range(len(names)), names, rotation=30)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
         ax.set(ylabel="test error", title="structures at d = 0.5 (Table 3)")
     return ax
 

@@ -10,15 +10,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from weightscope.analyze.sweeps import capacity, summarize, sweep_table
 from weightscope.errors import ConfigError, NotARunError, RunNotFoundError
-from weightscope.experiments.results import (
-    COLUMNS,
-    SweepStore,
-    capacity,
-    summarize,
-    sweep_table,
-    writer_lock,
-)
+from weightscope.store.sweep_results import COLUMNS, SweepStore, writer_lock
 
 
 def _row(i: int, series: str = "d=0.1", x: float = 4.0, seed: int = 0,
@@ -121,3 +115,12 @@ def test_capacity_per_seed() -> None:
     assert float(gap["mean"][0]) == pytest.approx(0.2)
     assert capacity(_runs(rows))["x"].values.tolist() == [0.1, 0.1]
     assert set(table["series"].values) == {"REGULAR", "REDUCE", "SEARCH", "f", "gap"}
+
+
+def test_results_and_plot_sweep_do_not_import_torch() -> None:
+    code = ("import sys, weightscope.store.sweep_results, weightscope.analyze.sweeps, "
+            "weightscope.plot.sweeps; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -1,4 +1,4 @@
-"""Results store of a sweep (torch-free): one zarr group of finished runs, appended as they end.
+"""Results store of a sweep: one zarr group of finished runs, appended as they end.
 
 A sweep directory ``DIR`` holds ``DIR/results.zarr``, a zarr v3 group with one 1-D array per
 column of :data:`COLUMNS` along the ``run`` dimension, and group attrs ``weightscope_sweep``
@@ -9,14 +9,14 @@ moment leaves a store whose first ``n_runs`` rows are exactly the runs that fini
 process writes (the parent of the sweep's workers); a lock file ``DIR/.sweep.lock`` refuses a
 second live writer.
 
-:meth:`SweepStore.to_dataset` gives the runs as an ``xarray.Dataset`` over ``run``, and
-:func:`summarize` the table behind a figure: mean and std (over seeds) of the test error per
-``(series, x)``.
+:meth:`SweepStore.to_dataset` gives the runs as an ``xarray.Dataset`` over ``run``;
+:func:`weightscope.analyze.sweeps.summarize` turns them into the table behind a figure.
 
 Examples
 --------
 >>> import tempfile
->>> from weightscope.experiments.results import SweepStore, summarize
+>>> from weightscope.analyze.sweeps import summarize
+>>> from weightscope.store.sweep_results import SweepStore
 >>> out = tempfile.mkdtemp()
 >>> store = SweepStore.create_or_open(out, "rewire", {"steps": 10})
 >>> for seed, err in enumerate([0.2, 0.4]):
@@ -43,8 +43,7 @@ import zarr
 
 from weightscope.errors import ConfigError, NotARunError, RunNotFoundError
 
-__all__ = ["COLUMNS", "FORMAT_VERSION", "SweepStore", "capacity", "summarize", "sweep_table",
-           "writer_lock"]
+__all__ = ["COLUMNS", "FORMAT_VERSION", "SweepStore", "writer_lock"]
 
 FORMAT_VERSION = 1
 #: Columns of the results table and their dtypes.
@@ -209,67 +208,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def summarize(runs: xr.Dataset) -> xr.Dataset:
-    """Mean, std (ddof=1; 0 for one seed) and count of ``test_error`` per ``(series, x)``.
-
-    Rows follow the sweep's point order (the ``point`` column).
-    """
-    runs = runs.isel(run=np.argsort(runs["point"].values, kind="stable"))
-    series = runs["series"].values.tolist()
-    xs = runs["x"].values.astype(float).tolist()
-    errors = runs["test_error"].values.astype(float)
-    order: dict[tuple[str, float], list[int]] = {}
-    for i, group in enumerate(zip(series, xs)):
-        order.setdefault(group, []).append(i)
-    rows = [(s, x, errors[idx]) for (s, x), idx in order.items()]
-    return _table(rows, runs.attrs.get("sweep", ""))
-
-
-def sweep_table(runs: xr.Dataset) -> xr.Dataset:
-    """The table behind a sweep's figure: :func:`summarize`, plus the :func:`capacity` rows
-    (series ``"f"`` and ``"gap"``) for the ``capacity`` sweep."""
-    table = summarize(runs)
-    if runs.attrs.get("sweep") == "capacity":
-        table = xr.concat([table, capacity(runs)], dim="row")
-        table.attrs["sweep"] = "capacity"
-    return table
-
-
-def capacity(runs: xr.Dataset) -> xr.Dataset:
-    """Search capacity ``f = (REDUCE - SEARCH) / (REDUCE - REGULAR)`` in test error per ``d``.
-
-    In accuracy this is ``(SEARCH - REDUCE) / (REGULAR - REDUCE)``: 1 means SEARCH matches the
-    dense model's free search, 0 means no better than the narrower REDUCE model (the meaning
-    the paper's appendix F describes; its printed formula has SEARCH and REGULAR swapped). ``f``
-    is computed per seed (runs of equal seed paired) and summarized like :func:`summarize`;
-    where REDUCE and REGULAR are within noise of each other ``f`` is meaningless (the ``gap``
-    rows give ``REDUCE - REGULAR``).
-    """
-    def by(series: str) -> dict[tuple[float, int], float]:
-        sel = runs["series"].values == series
-        return {(float(x), int(s)): float(e) for x, s, e in zip(
-            runs["x"].values[sel], runs["seed"].values[sel], runs["test_error"].values[sel])}
-
-    search, reduce_, regular = by("SEARCH"), by("REDUCE"), by("REGULAR")
-    dense = {seed: err for (_, seed), err in regular.items()}
-    rows = []
-    for d in sorted({x for x, _ in search}, reverse=True):
-        seeds = sorted(s for x, s in search if x == d and (d, s) in reduce_ and s in dense)
-        gap = np.array([reduce_[d, s] - dense[s] for s in seeds])
-        gain = np.array([reduce_[d, s] - search[d, s] for s in seeds])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rows += [("f", d, gain / gap), ("gap", d, gap)]
-    return _table(rows, runs.attrs.get("sweep", "capacity"))
-
-
-def _table(rows: list[tuple[str, float, np.ndarray]], sweep: str) -> xr.Dataset:
-    mean = [float(np.mean(v)) if len(v) else np.nan for _, _, v in rows]
-    std = [float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for _, _, v in rows]
-    return xr.Dataset(
-        {"mean": ("row", np.array(mean, dtype=float)), "std": ("row", np.array(std)),
-         "n": ("row", np.array([len(v) for _, _, v in rows], dtype=np.int64))},
-        coords={"series": ("row", np.array([s for s, _, _ in rows], dtype=object)),
-                "x": ("row", np.array([x for _, x, _ in rows], dtype=float))},
-        attrs={"sweep": sweep})
