@@ -17,7 +17,7 @@ Examples
 ...             "x": ("row", [1.0, 16.0, 1.0])}, attrs={"sweep": "rewire"})
 >>> ax = plot_sweep(table)
 >>> ax.get_xlabel(), [t.get_text() for t in ax.get_legend().get_texts()]
-('rewiring interval r (steps)', ['d=0.1', 'REGULAR'])
+('rewiring interval r (steps)', ['REGULAR', 'd=0.1'])
 """
 
 from __future__ import annotations
