@@ -78,6 +78,9 @@ class WeightscopeCallback(pl.Callback):
     * ``loss`` is the mean of the step's micro-batch losses (``outputs["loss"]`` of
       ``training_step``, which Lightning divides by ``accumulate_grad_batches``), kept on the
       device (no sync). It is rank 0's own loss under DDP (not averaged over ranks).
+    * Every rank calls its Recorder at the same hooks, so a model sharded with FSDP2
+      (DTensor parameters) is gathered by all ranks and written by rank 0 (untested with
+      Lightning's strategies; see :mod:`weightscope.record.distributed`).
     * ``lr`` is ``param_groups[0]["lr"]`` of the optimizer read right before it steps (so
       a per-step scheduler's change shows from the next step on, as with
       :meth:`Recorder.attach <weightscope.Recorder.attach>`).
@@ -169,7 +172,9 @@ class WeightscopeCallback(pl.Callback):
 
     # ------------------------------------------------------------------ internals
     def _recording(self) -> bool:
-        return self._rec is not None and self._rec.active and not self._rec.closed
+        # every rank calls its Recorder: inert ones (DDP ranks > 0) return at once, and the
+        # ranks of a sharded (FSDP2) model must gather the snapshots together
+        return self._rec is not None and not self._rec.closed
 
     def _check_resume(self, trainer: pl.Trainer, step: int) -> None:
         saved = None if self._loaded is None else self._loaded.get("step")

@@ -87,6 +87,9 @@ class WeightscopeCallback(hf.TrainerCallback):
       between the two leaves a checkpoint the run cannot resume at; resuming from it raises
       :class:`~weightscope.errors.ResumeError` listing the steps it can.) ``overwrite=True``
       only applies to runs that start at step 0.
+    * Every process calls its Recorder at the same events, so a model sharded with FSDP2
+      (DTensor parameters) is gathered by all processes and written by process zero
+      (untested with accelerate's FSDP; see :mod:`weightscope.record.distributed`).
     * The Trainer has no exception event: if ``train()`` raises, the run stays open until
       the interpreter exits, when weightscope stores it as incomplete (resumable). Call
       ``callback.recorder.abort()`` in your ``except`` block to store it at once; calling
@@ -152,7 +155,9 @@ class WeightscopeCallback(hf.TrainerCallback):
 
     # ------------------------------------------------------------------ internals
     def _recording(self) -> bool:
-        return self._rec is not None and self._rec.active and not self._rec.closed
+        # every rank calls its Recorder: inert ones (DDP ranks > 0) return at once, and the
+        # ranks of a sharded (FSDP2) model must gather the snapshots together
+        return self._rec is not None and not self._rec.closed
 
     def _check_resume(self, step: int) -> None:
         if not paths.exists(self.path, self.recorder_kwargs.get("storage_options")):
