@@ -12,8 +12,9 @@ __all__ = ["BLOCK_BYTES", "as_slice", "every", "largest_param", "param_weights",
            "progress", "time_blocks", "validate_bins", "validate_keep"]
 
 #: Bytes of one (whole time axis x weights) block an analyzer holds at once. Each dask worker
-#: thread works on one block (plus its temporaries), so memory is bounded by this, not by
-#: the run. Lower it for very long runs on small machines.
+#: thread works on one block; assembling it from stored chunks and the kernel's temporaries
+#: take about three times this, so an analysis needs about ``3 * BLOCK_BYTES`` per thread
+#: whatever the run's size. Lower it for very long runs on small machines.
 BLOCK_BYTES = 32 * 2**20
 
 
@@ -84,14 +85,19 @@ def progress(steps: np.ndarray) -> np.ndarray:
 
 
 def time_blocks(w: xr.DataArray) -> xr.DataArray:
-    """``w`` (step, weight) rechunked to whole time axes in blocks of <= ``BLOCK_BYTES``.
+    """``w`` (step, weight) rechunked to whole time axes in blocks of about ``BLOCK_BYTES``.
 
-    Blocks keep the store's weight-chunk boundaries where they are small enough (so a block
-    reads whole chunks), and split them otherwise.
+    Blocks are made of whole stored chunk columns when a column fits (so each stored chunk
+    is read once and no piece of it waits for a sibling block), and split stored chunks
+    evenly only when a single column is larger than ``BLOCK_BYTES``.
     """
     if not hasattr(w.data, "rechunk"):
         return w
     n_steps = max(int(w.sizes[schema.STEP]), 1)
     per_block = max(BLOCK_BYTES // (n_steps * w.dtype.itemsize), 1)
-    chunk = min(int(max(w.data.chunks[1])), per_block)
-    return w.chunk({schema.STEP: -1, schema.WEIGHT: chunk})
+    stored = int(max(w.data.chunks[1]))
+    if per_block >= stored:
+        width = stored * (per_block // stored)
+    else:
+        width = -(-stored // -(-stored // per_block))
+    return w.chunk({schema.STEP: -1, schema.WEIGHT: width})

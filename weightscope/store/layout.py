@@ -12,7 +12,7 @@ Examples
 >>> lay.index().tolist(), lay.param_id().tolist()
 ([0, 5, 7, 0, 1], [0, 0, 0, 1, 1])
 >>> plan_chunks(n_weights=1_000_000, buffer_bytes=256 * 2**20)
-(32, 62500)
+(32, 8131)
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ __all__ = ["Layout", "plan_chunks"]
 TARGET_CHUNK_BYTES = 8 * 2**20
 #: Most snapshots in one chunk (taller chunks make the per-step flush coarser).
 MAX_CHUNK_STEPS = 256
+#: Widest chunk (in weights) when a chunk holds 16 or more snapshots.
+NARROW_CHUNK_WEIGHTS = 8192
 
 
 @dataclass(frozen=True)
@@ -149,5 +151,8 @@ def plan_chunks(n_weights: int, buffer_bytes: int, itemsize: int = 4) -> tuple[i
     fit = int(np.clip(buffer_bytes // (2 * row), 1, MAX_CHUNK_STEPS))
     steps = 1 << (fit.bit_length() - 1)  # round down to a power of two
     target = max(TARGET_CHUNK_BYTES // (steps * itemsize), 4096)
+    # narrow chunks keep a whole-time column of a chunk small for the analyzers (they read
+    # weight blocks with the whole time axis); very tall chunk rows are rare (huge models)
+    target = min(target, NARROW_CHUNK_WEIGHTS * max(1, 16 // steps))
     n_chunks = -(-n_weights // target)
     return steps, -(-n_weights // n_chunks)  # equal widths: no padded edge chunk
