@@ -5,7 +5,10 @@ Prints elements/s (median of ``--reps`` timed runs after a warm-up) for:
 - ``mask_24_2d`` next to the plain 90-pattern search (``blocks (N, 16) @ patterns (16, 90)``,
   argmax) and their ratio (target >= 3x);
 - ``mask_24_1d`` (target >= 200 M elements/s on 2 CPU cores, float32);
-- ``mask_topk`` at density 0.5, for reference.
+- ``mask_topk`` at density 0.5, for reference;
+- the training step of SEARCH (unstructured, rewire every step, d = 0.25) over a dense step
+  on the 784-1024-1024-10 MLP at batch 128 (target <= 1.2; ``bench/sparse_search_step.py``
+  has the options).
 
 Sections are functions ``section(w, reps) -> None`` listed in ``SECTIONS``; append new ones
 there. Timings are wall-clock, so other work on the machine lowers them; compare the ratios.
@@ -84,8 +87,18 @@ def bench_topk(w: torch.Tensor, reps: int) -> None:
     print(f"topk    mask_topk(density=0.5)        : {_rate(w.numel(), t)}  (reference)")
 
 
+def bench_training_step(w: torch.Tensor, reps: int) -> None:
+    """SEARCH (unstructured, rewire every step, d = 0.25) vs dense training step."""
+    from sparse_search_step import measure  # bench/ is this script's directory
+
+    dense, search = measure(rounds=max(reps, 5) * 2)
+    print(f"train   SEARCH step / dense step (784-1024-1024-10 MLP, batch 128, SGD): "
+          f"{search * 1e3:.2f} / {dense * 1e3:.2f} ms = {search / dense:.3f}  (target <= 1.2)")
+
+
 #: Benchmark sections run in order by main(); append ``fn(w, reps)`` to add one.
-SECTIONS: list[Callable[[torch.Tensor, int], None]] = [bench_24_2d, bench_24_1d, bench_topk]
+SECTIONS: list[Callable[[torch.Tensor, int], None]] = [bench_24_2d, bench_24_1d, bench_topk,
+                                                       bench_training_step]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -57,6 +57,22 @@ def time_block(step: Callable[[], None], n: int, clock: Callable[[], float]) -> 
     return (clock() - start) / n
 
 
+def measure(density: float = 0.25, rounds: int = 15, block: int = 10, optimizer: str = "sgd",
+            clock: Callable[[], float] = time.perf_counter) -> tuple[float, float]:
+    """Median seconds per dense and per SEARCH step, alternating blocks in this process."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(128, 784, generator=g), torch.randint(0, 10, (128,), generator=g)
+    steps = {"dense": make_step(False, density, optimizer, x, y),
+             "search": make_step(True, density, optimizer, x, y)}
+    for step in steps.values():
+        time_block(step, 5, clock)  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            times[name].append(time_block(step, block, clock))
+    return statistics.median(times["dense"]), statistics.median(times["search"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--density", type=float, default=0.25)
@@ -75,17 +91,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     clock = time.process_time if args.cpu_time else time.perf_counter
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(128, 784, generator=g), torch.randint(0, 10, (128,), generator=g)
-    steps = {"dense": make_step(False, args.density, args.optimizer, x, y),
-             "search": make_step(True, args.density, args.optimizer, x, y)}
-    for step in steps.values():
-        time_block(step, 5, clock)  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(args.rounds):
-        for name, step in steps.items():
-            times[name].append(time_block(step, args.block, clock))
-    dense, search = (statistics.median(times[n]) for n in ("dense", "search"))
+    dense, search = measure(args.density, args.rounds, args.block, args.optimizer, clock)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{'CPU' if args.cpu_time else 'wall'} time, density {args.density}, batch 128, "
           f"784-1024-1024-10 MLP, {args.optimizer}")
