@@ -43,13 +43,13 @@ from .distributed import (
     open_in_lockstep,
     resolve_rank,
 )
+from .iterations import IterationBuffer
 from .pipeline import Pipeline
 from .resume import ResumePoint, check_same_layout, check_weights, find_resume_point
 from .selection import ParamSpec, Sample, check_sample, sample_indices, select_params
 
 __all__ = ["Recorder"]
 
-_ITER_BLOCK = 1024  # iterations buffered on the device before they go to the writer
 _OPEN: weakref.WeakSet[Recorder] = weakref.WeakSet()
 
 
@@ -140,7 +140,9 @@ class Recorder:
                           if track_distance else None)
         self._pipeline = self._new_pipeline(writer, point, nonfinite, flush_seconds)
         self._step, self._last_snapshot = point.step, point.step
-        self._init_iteration_block(track_distance)
+        self._iters = IterationBuffer(self._capture.device, len(self.layout.names),
+                                      track_distance)
+        self._snapshot_pending = False
         if not resuming:
             self._snapshot()
             self._pipeline.flush()  # a run is resumable as soon as its Recorder exists
@@ -186,42 +188,25 @@ class Recorder:
             self._step += 1
             return
         self._pipeline.check()
-        if self._snapshot_pending or self._iter_n == _ITER_BLOCK:
+        if self._snapshot_pending or self._iters.full:
             self._handoff_iterations()
         self._capture.check_shapes()
         self._step += 1
-        k = self._iter_n
+        k = self._iters.add()
         if self._distance is not None:
-            self._distance.update(self._iter_dist[k])
-        self._iter_n += 1
+            self._distance.update(self._iters.distance[k])
         if loss is not None:
-            self.log(loss=loss)
+            self._iters.log_loss(loss)
         if lr is not None:
-            self._iter_lr[k] = float(lr)
+            self._iters.lr[k] = float(lr)
         if self._step % self.every == 0:
             self._snapshot()
 
     def log(self, loss: float | torch.Tensor) -> None:
         """Attach ``loss`` to the most recent optimizer step (handy with :meth:`attach`)."""
         self._check_open()
-        if self._inert:
-            return
-        if self._iter_n == 0:
-            raise ConfigError(
-                "log(loss=...) attaches a loss to the last optimizer step, but no step has been "
-                "recorded since the Recorder started or since checkpoint(); call it after "
-                "optimizer.step() and before checkpoint()."
-            )
-        value = loss.detach().reshape(-1) if isinstance(loss, torch.Tensor) else None
-        if value is not None and value.numel() != 1:
-            raise ConfigError(f"loss must be a scalar; got a tensor of shape "
-                              f"{tuple(loss.shape)}. Pass loss.mean() or loss.item().")
-        target = self._iter_loss[self._iter_n - 1]
-        if value is not None:
-            target.copy_(value[0])
-        else:
-            target.fill_(float(loss))
-        self._loss_seen = True
+        if not self._inert:
+            self._iters.log_loss(loss)
 
     def checkpoint(self) -> None:
         """Make the run resumable at the current step; call it when you save a checkpoint.
@@ -331,16 +316,6 @@ class Recorder:
             schema.COMPLETE: False, schema.TOTAL_STEPS: None, schema.NONFINITE: nonfinite})
         return writer, point, nonfinite
 
-    def _init_iteration_block(self, track_distance: bool) -> None:
-        device, p = self._capture.device, len(self.layout.names)
-        self._iter_dist = torch.full((_ITER_BLOCK, p), float("nan"), dtype=torch.float64,
-                                     device=device)
-        self._iter_loss = torch.full((_ITER_BLOCK,), float("nan"), dtype=torch.float64,
-                                     device=device)
-        self._iter_lr = np.full(_ITER_BLOCK, np.nan)
-        self._iter_n, self._loss_seen, self._snapshot_pending = 0, False, False
-        self._track_distance = track_distance
-
     def _snapshot(self) -> None:
         w_row, mask_row = self._pipeline.next_row()
         self._capture.copy_into(w_row, mask_row)
@@ -354,24 +329,10 @@ class Recorder:
 
     def _handoff_iterations(self) -> None:
         """Send the buffered per-iteration values to the writer thread."""
-        k, self._snapshot_pending = self._iter_n, False
-        if k == 0:
-            return
-        first = self._step - k + 1
-        values: dict[str, Any] = {"iterations": np.arange(first, self._step + 1, dtype=np.int64),
-                                  "lr": self._iter_lr[:k].copy()}
-        if self._track_distance:
-            values["distance"] = _to_host(self._iter_dist[:k])
-        if self._loss_seen:
-            values["loss"] = _to_host(self._iter_loss[:k])
-        event = None
-        if self._capture.device.type == "cuda":
-            event = torch.cuda.Event()
-            event.record()
-        self._pipeline.push_iterations(first - 1, values, event)
-        self._iter_loss.fill_(float("nan"))
-        self._iter_lr[:] = np.nan
-        self._iter_n = 0
+        self._snapshot_pending = False
+        if self._iters.n:
+            first, values, event = self._iters.take(self._step)
+            self._pipeline.push_iterations(first - 1, values, event)
 
     def _shutdown(self, total_steps: int | None) -> None:
         self._closed = True
@@ -421,13 +382,6 @@ def _sparse_config(model: nn.Module) -> dict[str, Any] | None:
 def _read_lr(optimizer: torch.optim.Optimizer) -> float | None:
     lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
     return None if lr is None else float(lr)
-
-
-def _to_host(t: torch.Tensor) -> torch.Tensor:
-    if t.device.type == "cpu":
-        return t.clone()
-    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
-    return host.copy_(t, non_blocking=True)
 
 
 def _count_nonfinite(writer: RunWriter, rows: int) -> int:
