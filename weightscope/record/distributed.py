@@ -34,7 +34,7 @@ import torch.distributed as dist
 
 from .. import errors
 from ..errors import ConfigError, WeightscopeError, WriterError
-from .capture import Capture, DistanceTracker
+from .capture import Capture, DistanceTracker, abs_sum
 from .resume import ResumePoint
 from .selection import Selected
 
@@ -116,7 +116,8 @@ class ShardedDistance(DistanceTracker):
 
     def __init__(self, selected: Sequence[Selected]) -> None:
         self.selected = list(selected)
-        self.prev = [local(s.tensor).clone() for s in self.selected]
+        self.prev = [local(s.tensor).clone(memory_format=torch.contiguous_format)
+                     for s in self.selected]
         self.scratch = [None] * len(self.selected)
 
     def reset(self) -> None:
@@ -131,8 +132,8 @@ class ShardedDistance(DistanceTracker):
         norms = []
         for sel, prev in zip(self.selected, self.prev):
             cur = local(sel.tensor)
-            torch.sub(prev, cur, out=prev)
-            norms.append(torch.linalg.vector_norm(prev, 1, dtype=torch.float64))
+            torch.sub(cur, prev, out=prev).abs_()
+            norms.append(abs_sum(prev))
             prev.copy_(cur)
         total = torch.stack(norms)
         dist.all_reduce(total)
