@@ -14,12 +14,12 @@ import pytest
 from weightscope.store import Layout, RunWriter
 
 WORKER = Path(__file__).parents[1] / "_support" / "ooc_worker.py"
-STEPS, WEIGHTS = 1008, 400_000  # 1.6 GB of float32 snapshots
-BUDGET = 480 * 2**20  # peak RSS of the whole analysis process, interpreter included
+STEPS, WEIGHTS = 1008, 500_000  # 2.0 GB of float32 snapshots
+BUDGET = 560 * 2**20  # peak RSS of the whole analysis process, interpreter included
 
 
 def _write_big_run(path: Path) -> int:
-    layout = Layout.build(["a.weight", "b.weight"], [(1000, 300), (100_000,)], [None, None])
+    layout = Layout.build(["a.weight", "b.weight"], [(1000, 400), (100_000,)], [None, None])
     wr = RunWriter.create(path, layout, attrs={"every": 10}, buffer_bytes=64 * 2**20)
     rng = np.random.default_rng(0)
     level = rng.normal(0, 0.05, WEIGHTS).astype(np.float32)
@@ -40,7 +40,7 @@ def test_analysis_of_a_run_larger_than_memory(tmp_path):
     size = _write_big_run(tmp_path / "big.zarr")
     assert size > 3 * BUDGET
     env = {**os.environ, "PYTHONPATH": str(WORKER.parent)}
-    out = subprocess.run([sys.executable, str(WORKER), str(tmp_path / "big.zarr"), "32"],
+    out = subprocess.run([sys.executable, str(WORKER), str(tmp_path / "big.zarr"), "64"],
                          capture_output=True, text=True, env=env, check=True)
     m = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"run {size / 2**20:.0f} MiB on disk, budget {BUDGET / 2**20:.0f} MiB: peak RSS "

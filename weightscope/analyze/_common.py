@@ -15,7 +15,7 @@ __all__ = ["BLOCK_BYTES", "as_slice", "every", "largest_param", "param_weights",
 #: thread works on one block; assembling it from stored chunks and the kernel's temporaries
 #: take about three times this, so an analysis needs about ``3 * BLOCK_BYTES`` per thread
 #: whatever the run's size. Lower it for very long runs on small machines.
-BLOCK_BYTES = 32 * 2**20
+BLOCK_BYTES = 64 * 2**20
 
 
 def every(ds: xr.Dataset) -> int:

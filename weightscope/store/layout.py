@@ -12,7 +12,7 @@ Examples
 >>> lay.index().tolist(), lay.param_id().tolist()
 ([0, 5, 7, 0, 1], [0, 0, 0, 1, 1])
 >>> plan_chunks(n_weights=1_000_000, buffer_bytes=256 * 2**20)
-(32, 8131)
+(32, 16130)
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ TARGET_CHUNK_BYTES = 8 * 2**20
 #: Most snapshots in one chunk (taller chunks make the per-step flush coarser).
 MAX_CHUNK_STEPS = 256
 #: Widest chunk (in weights) when a chunk holds 16 or more snapshots.
-NARROW_CHUNK_WEIGHTS = 8192
+NARROW_CHUNK_WEIGHTS = 16384
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,8 @@ __all__ = ["DEFAULT_BUFFER_BYTES", "RunWriter"]
 
 DEFAULT_BUFFER_BYTES = 256 * 2**20
 _ITER_CHUNK_VALUES = 2**18  # values per chunk of the (iteration, param) arrays
-_CHUNKS_IN_FLIGHT = 4  # chunks of `w` encoded at once (each needs ~3 chunk-sized buffers)
+_CHUNKS_IN_FLIGHT = 8  # chunks of `w` encoded at once (each needs ~3 chunk-sized buffers)
+_COORD_CHUNK = 2**20  # elements per chunk of the param_id / index coordinates
 
 
 class RunWriter:
@@ -261,12 +262,13 @@ def _create_weight_arrays(group: zarr.Group, layout: Layout, chunks: tuple[int, 
     names[:] = np.array(layout.names, dtype=object)
     group.create_array(schema.NUMEL, data=layout.numel, chunks=(max(p, 1),),
                        dimension_names=(schema.PARAM,))
-    pid = group.create_array(schema.PARAM_ID, shape=(n,), chunks=(weights,), dtype="int32",
+    coord = min(n, max(weights, _COORD_CHUNK))
+    pid = group.create_array(schema.PARAM_ID, shape=(n,), chunks=(coord,), dtype="int32",
                              dimension_names=(schema.WEIGHT,))
-    index = group.create_array(schema.INDEX, shape=(n,), chunks=(weights,), dtype="int64",
+    index = group.create_array(schema.INDEX, shape=(n,), chunks=(coord,), dtype="int64",
                                dimension_names=(schema.WEIGHT,))
-    for lo in range(0, n, weights):  # chunk by chunk: no full-size index in memory
-        hi = min(lo + weights, n)
+    for lo in range(0, n, coord):  # chunk by chunk: no full-size index in memory
+        hi = min(lo + coord, n)
         pid[lo:hi] = layout.param_id(lo, hi)
         index[lo:hi] = layout.index(lo, hi)
 
