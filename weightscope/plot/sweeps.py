@@ -162,8 +162,7 @@ def plot_capacity(table: xr.Dataset, ax: Axes | None = None) -> Axes:
         ax.set_xticks(x, [f"{v:g}" for v in x])
         ax.invert_xaxis()
         ax.set(xlabel="model size d (fraction of weights)",
-               ylabel="f  (0 = REDUCE, 1 = REGULAR)",
-               title="search capacity f = (S−R)/(G−R) in accuracy (Fig. 14)")
+               ylabel="f  (0 = REDUCE, 1 = REGULAR)", title="search capacity (Fig. 14)")
         ax.legend(frameon=False, fontsize=6)
     return ax
 
