@@ -24,6 +24,7 @@ import xarray as xr
 from .. import schema
 from ..errors import NotARunError, SchemaError
 from . import paths
+from .view import CommittedView
 
 __all__ = ["open_run"]
 
@@ -38,7 +39,10 @@ def open_run(
 
     The dataset holds exactly the snapshots and iterations committed so far: a run that is
     still being written (or crashed) is trimmed to its flushed prefix and has
-    ``attrs["complete"] == False``.
+    ``attrs["complete"] == False``. The arrays are read through a
+    :class:`~weightscope.store.view.CommittedView`, so a run caught (or killed) while its
+    arrays grow opens too. Each call reads the run's metadata afresh (for URLs the fsspec
+    listing cache is cleared), so calling it again sees snapshots written since.
 
     Parameters
     ----------
@@ -57,7 +61,9 @@ def open_run(
     Raises
     ------
     RunNotFoundError
-        Nothing exists at ``path``.
+        Nothing exists at ``path`` (or its bucket does not exist).
+    StorageAccessError
+        The object store denied access (:mod:`weightscope.store.paths`).
     NotARunError
         ``path`` is not a weightscope run.
     SchemaError
@@ -71,9 +77,10 @@ def open_run(
             "attribute). Give the directory a weightscope Recorder wrote."
         )
     schema.check_format_version(attrs, f"'{path}'")
-    ds = xr.open_zarr(group.store, consolidated=False, zarr_format=3,
-                      chunks={} if chunks is None else chunks)
-    ds = _trim(ds, attrs)
+    view = CommittedView(group.store, _committed(attrs))
+    with paths.storage_errors(path):
+        ds = xr.open_zarr(view, consolidated=False, zarr_format=3,
+                          chunks={} if chunks is None else chunks)
     ds = ds.set_coords([c for c in (schema.PARAM_ID, schema.INDEX) if c in ds])
     ds = ds.assign_coords({schema.PARAM: np.array([str(p) for p in ds[schema.PARAM].values])})
     ds.attrs = attrs
@@ -84,8 +91,7 @@ def open_run(
     return ds
 
 
-def _trim(ds: xr.Dataset, attrs: dict[str, Any]) -> xr.Dataset:
-    """Keep only the committed rows along ``step`` and ``iteration``."""
-    sizes = {schema.STEP: schema.VALID_STEPS, schema.ITERATION: schema.VALID_ITERATIONS}
-    return ds.isel({dim: slice(0, int(attrs.get(key, 0))) for dim, key in sizes.items()
-                    if dim in ds.dims})
+def _committed(attrs: dict[str, Any]) -> dict[str, int]:
+    """Committed rows along ``step`` and ``iteration`` (the writer's valid lengths)."""
+    return {schema.STEP: int(attrs.get(schema.VALID_STEPS, 0)),
+            schema.ITERATION: int(attrs.get(schema.VALID_ITERATIONS, 0))}
