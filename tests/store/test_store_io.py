@@ -122,4 +122,4 @@ def test_plan_chunks_properties(n, budget):
     n_chunks = -(-n // weights)
     assert n_chunks * weights - n < n_chunks  # chunks split the snapshot evenly: no padding
     assert weights * steps * 4 <= 2 * 8 * 2**20 or weights <= 4096
-    assert weights <= 16384 * max(1, 16 // steps) * 1.01 + 1
+    assert weights <= 16384 * max(1, 4 // steps) * 1.01 + 1

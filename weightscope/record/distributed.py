@@ -154,8 +154,9 @@ class PeerPipeline:
         """A scratch row: the gathered values are dropped."""
         return self._w, self._mask
 
-    def row_done(self, step: int, event: Any = None) -> None:
+    def row_done(self, step: int, event: Any = None) -> bool:
         """Drop the row."""
+        return False
 
     def push_iterations(self, row: int, values: dict[str, np.ndarray], event: Any = None) -> None:
         """Drop the values."""

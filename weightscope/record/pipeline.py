@@ -125,8 +125,11 @@ class Pipeline:
             mask = slot.mask[slot.n] if slot.mask is not None else None
             return slot.w[slot.n], mask
 
-    def row_done(self, step: int, event: Any = None) -> None:
-        """Mark the row returned by :meth:`next_row` as filled with the snapshot of ``step``."""
+    def row_done(self, step: int, event: Any = None) -> bool:
+        """Mark the row returned by :meth:`next_row` as filled with the snapshot of ``step``.
+
+        Returns whether this filled the slot (which then goes to the writer thread).
+        """
         with self._cond:
             slot = self._filling
             if slot is None:
@@ -134,10 +137,12 @@ class Pipeline:
             slot.steps[slot.n], slot.times[slot.n], slot.events[slot.n] = (
                 step, time.monotonic(), event)
             slot.n += 1
-            if slot.n == len(slot.steps):
+            full = slot.n == len(slot.steps)
+            if full:
                 self._jobs.append(("slot", slot))
                 self._filling = None
             self._cond.notify_all()
+            return full
 
     def push_iterations(self, row: int, values: dict[str, np.ndarray], event: Any = None) -> None:
         """Queue per-iteration values (``iterations``, ``distance``, ``loss``, ``lr``)."""

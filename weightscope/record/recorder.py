@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import time
 import weakref
 from typing import Any
 
@@ -84,7 +85,7 @@ class Recorder:
         snapshot at the given step. The model must hold that snapshot's weights.
     flush_seconds : float, default 10.0
         Longest time a snapshot stays in memory before it is written.
-    buffer_mb : float, default 256
+    buffer_mb : float, default 64
         Host memory for buffered snapshots (two chunk rows); larger runs get shorter chunks.
     compression : {"none", "lz4", "zstd"}, default "none"
         Codec of stored weights (float32 weights save ~10 % at best; see
@@ -112,7 +113,7 @@ class Recorder:
     def __init__(self, path: paths.PathLike, model: nn.Module, every: int = 10,
                  params: ParamSpec = None, sample: Sample = None, track_distance: bool = True,
                  overwrite: bool = False, resume: bool | int = False,
-                 flush_seconds: float = 10.0, *, buffer_mb: float = 256,
+                 flush_seconds: float = 10.0, *, buffer_mb: float = 64,
                  compression: str = DEFAULT_COMPRESSION,
                  storage_options: dict[str, Any] | None = None, rank: int | None = None) -> None:
         _check_args(every, flush_seconds, buffer_mb, overwrite, resume)
@@ -142,7 +143,11 @@ class Recorder:
         self._step, self._last_snapshot = point.step, point.step
         self._iters = IterationBuffer(self._capture.device, len(self.layout.names),
                                       track_distance)
-        self._snapshot_pending = False
+        # per-iteration values go to the writer when a chunk row of snapshots does, when the
+        # buffer is full, and at least every flush_seconds / 2 (not after every snapshot:
+        # with every=1 that would write tiny blocks at every step)
+        self._handoff_due, self._handoff_interval = False, flush_seconds / 2
+        self._next_handoff = time.monotonic() + self._handoff_interval
         if not resuming:
             self._snapshot()
             self._pipeline.flush()  # a run is resumable as soon as its Recorder exists
@@ -188,7 +193,7 @@ class Recorder:
             self._step += 1
             return
         self._pipeline.check()
-        if self._snapshot_pending or self._iters.full:
+        if self._handoff_due or self._iters.full or time.monotonic() >= self._next_handoff:
             self._handoff_iterations()
         self._capture.check_shapes()
         self._step += 1
@@ -324,12 +329,13 @@ class Recorder:
         if self._capture.device.type == "cuda":
             event = torch.cuda.Event()
             event.record()
-        self._pipeline.row_done(self._step, event)
-        self._snapshot_pending = True
+        if self._pipeline.row_done(self._step, event):
+            self._handoff_due = True  # its chunk row goes to the writer: the iterations too
 
     def _handoff_iterations(self) -> None:
         """Send the buffered per-iteration values to the writer thread."""
-        self._snapshot_pending = False
+        self._handoff_due = False
+        self._next_handoff = time.monotonic() + self._handoff_interval
         if self._iters.n:
             first, values, event = self._iters.take(self._step)
             self._pipeline.push_iterations(first - 1, values, event)

@@ -30,7 +30,7 @@ __all__ = ["Layout", "plan_chunks"]
 TARGET_CHUNK_BYTES = 8 * 2**20
 #: Most snapshots in one chunk (taller chunks make the per-step flush coarser).
 MAX_CHUNK_STEPS = 256
-#: Widest chunk (in weights) when a chunk holds 16 or more snapshots.
+#: Widest chunk (in weights) when a chunk holds 4 or more snapshots (wider below).
 NARROW_CHUNK_WEIGHTS = 16384
 
 
@@ -153,6 +153,6 @@ def plan_chunks(n_weights: int, buffer_bytes: int, itemsize: int = 4) -> tuple[i
     target = max(TARGET_CHUNK_BYTES // (steps * itemsize), 4096)
     # narrow chunks keep a whole-time column of a chunk small for the analyzers (they read
     # weight blocks with the whole time axis); very tall chunk rows are rare (huge models)
-    target = min(target, NARROW_CHUNK_WEIGHTS * max(1, 16 // steps))
+    target = min(target, NARROW_CHUNK_WEIGHTS * max(1, 4 // steps))
     n_chunks = -(-n_weights // target)
     return steps, -(-n_weights // n_chunks)  # equal widths: no padded edge chunk
