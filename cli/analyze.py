@@ -1,4 +1,9 @@
-"""``weightscope analyze RUN [RUN ...]``: Figure 1 and summary.json of recorded runs."""
+"""``weightscope analyze RUN [RUN ...]``: Figure 1 and summary.json of recorded runs.
+
+``--follow`` re-renders while runs are recorded (:mod:`weightscope_cli.follow`),
+``--scheduler`` computes on a dask cluster (:mod:`weightscope_cli.cluster`) and
+``--storage-option`` passes fsspec options for URL runs (:mod:`weightscope_cli.storage`).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,10 @@ from weightscope.plot import figure1
 from weightscope.store import open_run
 
 from .app import app, handle_errors
+from .cluster import check_cluster_paths, scheduler_client
 from .progress import phases
+from .storage import HELP as STORAGE_HELP
+from .storage import parse_storage_options
 
 
 class Format(str, Enum):
@@ -39,18 +47,38 @@ def analyze(
     bins: Annotated[int, typer.Option(help="Equal-count bins of final |w|.")] = 20,
     fmt: Annotated[Format, typer.Option("--format", help="Figure file format.")] = Format.png,
     scope: Annotated[str, typer.Option(help="Threshold per 'param' or 'global'.")] = "param",
+    follow: Annotated[bool, typer.Option(help="Re-render as the runs grow, until they are "
+                                              "complete (or Ctrl-C).")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between looks with --follow.")] = 2.0,
+    scheduler: Annotated[str | None, typer.Option(
+        envvar="DASK_SCHEDULER_ADDRESS", help="Address of a dask scheduler to compute on "
+        "(tcp://HOST:8786).")] = None,
+    storage_option: Annotated[list[str] | None, typer.Option(help=STORAGE_HELP)] = None,
 ) -> None:
     """Render the paper's Figure 1 and write the numbers behind it."""
-    data = analyze_runs(runs, keep=keep, param=param, bins=bins, scope=scope)
-    paths = write_outputs(data, out, fmt.value)
+    options = parse_storage_options(storage_option)
+    kwargs: dict[str, Any] = {"keep": keep, "param": param, "bins": bins, "scope": scope}
+    if scheduler:
+        check_cluster_paths(runs)
+    with scheduler_client(scheduler):
+        if follow:
+            from .follow import follow as follow_runs
+
+            data = follow_runs(runs, out, fmt.value, interval=interval, storage_options=options,
+                               echo=lambda line: typer.echo(line, err=True), **kwargs)
+            if data is not None:
+                print_summary(summary(data), [out / f"figure1.{fmt.value}", out / "summary.json"])
+            return
+        data = analyze_runs(runs, storage_options=options, **kwargs)
+        paths = write_outputs(data, out, fmt.value)
     print_summary(summary(data), paths)
 
 
-def analyze_runs(runs: list[str], labels: list[str] | None = None, **kwargs: Any
-                 ) -> Figure1Data:
+def analyze_runs(runs: list[str], labels: list[str] | None = None,
+                 storage_options: dict[str, Any] | None = None, **kwargs: Any) -> Figure1Data:
     """Open ``runs`` and compute Figure 1 with a progress display."""
     with phases("opening runs") as phase:
-        datasets = [open_run(r) for r in runs]
+        datasets = [open_run(r, storage_options=storage_options) for r in runs]
         return figure1_data(datasets, labels=labels or run_labels(runs), on_phase=phase,
                             **kwargs)
 

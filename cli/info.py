@@ -1,4 +1,9 @@
-"""``weightscope info RUN``: what a run holds."""
+"""``weightscope info RUN``: what a run holds, and how far a run being recorded has come.
+
+For a run that is not complete a ``recording`` line gives its committed snapshots, last
+snapshot step, optimizer steps and the time since its last write (a crashed run's last write
+grows old; a live one's stays within the Recorder's ``flush_seconds``).
+"""
 
 from __future__ import annotations
 
@@ -11,21 +16,38 @@ from rich.table import Table
 
 from weightscope import schema
 from weightscope.store import open_run, run_size_bytes
+from weightscope.store.paths import last_write
 
 from .app import app, handle_errors
+from .storage import HELP as STORAGE_HELP
+from .storage import parse_storage_options
 
 
 @app.command()
 @handle_errors
-def info(run: Annotated[str, typer.Argument(help="A run directory (run.zarr) or URL.")]) -> None:
+def info(
+    run: Annotated[str, typer.Argument(help="A run directory (run.zarr) or URL.")],
+    storage_option: Annotated[list[str] | None, typer.Option(help=STORAGE_HELP)] = None,
+) -> None:
     """Show a run's steps, parameters, size on disk and whether it is complete."""
-    ds = open_run(run)
+    options = parse_storage_options(storage_option)
+    ds = open_run(run, storage_options=options)
     console = Console()
-    console.print(_overview(ds, run))
+    console.print(_overview(ds, run, options))
     console.print(_param_table(ds))
 
 
-def _overview(ds: Any, run: str) -> Table:
+def _progress(ds: Any, run: str, options: dict[str, Any] | None) -> str:
+    """One line on a run still being written: what is stored and how fresh it is."""
+    n = ds.sizes[schema.STEP]
+    text = f"{n} snapshot{'s' if n != 1 else ''}"
+    if n:
+        text += f", last step {int(ds[schema.STEP].values[-1])}"
+    age = last_write(run, options)
+    return text + ("" if age is None else f", last write {age:.0f} s ago")
+
+
+def _overview(ds: Any, run: str, options: dict[str, Any] | None = None) -> Table:
     attrs = ds.attrs
     steps = ds.step.values
     table = Table(title=f"run {run}", show_header=False, title_justify="left")
@@ -33,13 +55,15 @@ def _overview(ds: Any, run: str) -> Table:
     table.add_column()
     status = "yes" if attrs.get(schema.COMPLETE) else "no (still recording, or crashed)"
     table.add_row("complete", status)
+    if not attrs.get(schema.COMPLETE):
+        table.add_row("recording", _progress(ds, run, options))
     grid = f"{len(steps)} (every {attrs.get(schema.EVERY)} steps"
     grid += f"; {steps[0]} .. {steps[-1]})" if len(steps) else ")"
     table.add_row("snapshots", grid)
     table.add_row("optimizer steps", str(attrs.get(schema.TOTAL_STEPS) or ds.sizes.get(
         schema.ITERATION, 0)))
     table.add_row("weights recorded", f"{ds.sizes[schema.WEIGHT]:,} of {int(ds.numel.sum()):,}")
-    table.add_row("size on disk", _human(run_size_bytes(run)))
+    table.add_row("size on disk", _human(run_size_bytes(run, options)))
     table.add_row("recorded", ", ".join(v for v in (schema.DISTANCE, schema.LOSS, schema.LR,
                                                      schema.MASK) if v in ds) or "weights only")
     if attrs.get(schema.NONFINITE):
