@@ -3,7 +3,8 @@
 Test modules import the fixtures: ``from s3_server import s3, s3_endpoint  # noqa: F401``.
 ``s3_endpoint`` (one server per test module) is the server's URL; ``s3`` (per test) sets fake
 credentials in the environment, clears fsspec's cached filesystems (they remember the
-endpoint of the environment they were created in), and gives a fresh bucket.
+endpoint of the environment they were created in), and gives a fresh bucket
+(:func:`configure` does the same for module-scoped fixtures).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def s3_endpoint() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture
-def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3]:
+def configure(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> S3:
+    """Fake credentials in the environment, fresh fsspec filesystems, and a new bucket."""
     import s3fs
 
     for key, value in ENV.items():
@@ -70,8 +71,13 @@ def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3]:
         monkeypatch.delenv(key, raising=False)
     _clear_fsspec_cache()
     bucket = f"ws-{uuid.uuid4().hex[:12]}"  # moto's state is per process: fresh names
-    s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}).mkdir(bucket)
-    yield S3(s3_endpoint, bucket)
+    s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir(bucket)
+    return S3(endpoint, bucket)
+
+
+@pytest.fixture
+def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3]:
+    yield configure(s3_endpoint, monkeypatch)
     _clear_fsspec_cache()
 
 
