@@ -110,3 +110,12 @@ def test_unreachable_endpoint_is_a_storage_error(s3):  # noqa: F811
                        r"\(EndpointConnectionError: Could not connect") as err:
         ws.open_run(s3.url("run.zarr"), storage_options=dead)
     assert err.value.exit_code == 1
+
+
+def test_file_and_memory_urls_round_trip(tmp_path, local_run):
+    want = ws.open_run(local_run)
+    _same_run(ws.open_run(f"file://{local_run}"), want)
+    url = "memory://store-s3-test/run.zarr"
+    record_tiny(url, steps=STEPS, every=EVERY, overwrite=True)
+    _same_run(ws.open_run(url), want)
+    assert exists(url) and last_write(url) is not None and run_size_bytes(url) > 0

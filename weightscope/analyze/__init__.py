@@ -12,6 +12,12 @@ DESIGN.md section 4 exactly.
 :func:`decay_by_magnitude`   median decay time per final-|w| bin (Figure 1 right)
 :func:`figure1_data`       all three panels at once; :func:`summary` their numbers
 =========================  ==============================================================
+
+On a cluster: the analyzers build ordinary dask graphs (module-level kernels over the run's
+stored chunks), so they run unchanged on ``dask.distributed``: open a ``Client`` and call them
+as usual; the workers read the chunks themselves (keep the run on storage they can reach: an
+object store URL or a shared filesystem) and the results are bit-identical to a local run.
+``weightscope analyze --scheduler tcp://HOST:8786`` does this from the command line.
 """
 
 from .decay import decay_by_magnitude, decay_time

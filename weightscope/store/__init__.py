@@ -1,5 +1,8 @@
 """Torch-free zarr I/O of run stores: :func:`open_run` to read, :class:`RunWriter` to write.
 
+Runs live in local directories or behind fsspec URLs (``s3://``, ``gs://``, ``memory://``,
+``file://``; see :mod:`weightscope.store.paths` for credentials and storage errors).
+
 Examples
 --------
 >>> from weightscope.store import open_run
@@ -10,9 +13,9 @@ weightscope.errors.RunNotFoundError: no run at 'does/not/exist.zarr': the path d
 """
 
 from .layout import Layout, plan_chunks
-from .paths import run_size_bytes
+from .paths import StorageAccessError, StorageError, run_size_bytes
 from .reader import open_run
 from .writer import DEFAULT_BUFFER_BYTES, RunWriter
 
-__all__ = ["DEFAULT_BUFFER_BYTES", "Layout", "RunWriter", "open_run", "plan_chunks",
-           "run_size_bytes"]
+__all__ = ["DEFAULT_BUFFER_BYTES", "Layout", "RunWriter", "StorageAccessError", "StorageError",
+           "open_run", "plan_chunks", "run_size_bytes"]
