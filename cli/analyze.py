@@ -66,12 +66,12 @@ def analyze(
 
             data = follow_runs(runs, out, fmt.value, interval=interval, storage_options=options,
                                echo=lambda line: typer.echo(line, err=True), **kwargs)
-            if data is not None:
-                print_summary(summary(data), [out / f"figure1.{fmt.value}", out / "summary.json"])
-            return
-        data = analyze_runs(runs, storage_options=options, **kwargs)
-        paths = write_outputs(data, out, fmt.value)
-    print_summary(summary(data), paths)
+            paths = [out / f"figure1.{fmt.value}", out / "summary.json"]
+        else:
+            data = analyze_runs(runs, storage_options=options, **kwargs)
+            paths = write_outputs(data, out, fmt.value)
+    if data is not None:  # None: --follow stopped before any run had enough snapshots
+        print_summary(summary(data), paths)
 
 
 def analyze_runs(runs: list[str], labels: list[str] | None = None,

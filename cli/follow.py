@@ -6,17 +6,20 @@ iterations, recompute Figure 1 and replace ``figure1.<format>`` and ``summary.js
 atomically (written aside, then renamed: a viewer never sees half a file). Nothing is
 rendered while nothing changed, nor while a run has fewer snapshots than Figure 1 needs (the
 loop waits for them). It stops after rendering runs that are all complete, or at Ctrl-C
-after a final render of what is stored then.
+after a final render of what is stored then. A path where no run exists yet is an error, as
+without ``--follow``: start following once the Recorder has been created.
 
 Examples
 --------
->>> import tempfile, warnings, torch, weightscope as ws
+>>> import tempfile, torch, weightscope as ws
 >>> from pathlib import Path
 >>> root = Path(tempfile.mkdtemp())
 >>> model = torch.nn.Linear(32, 32)
->>> with ws.Recorder(root / "run.zarr", model, every=1) as rec:
-...     for _ in range(6):
-...         rec.step()
+>>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+>>> with ws.Recorder(root / "run.zarr", model, every=1) as rec:   # a complete run: one render
+...     _ = rec.attach(opt)
+...     for _ in range(12):
+...         opt.zero_grad(); model(torch.randn(8, 32)).pow(2).mean().backward(); opt.step()
 >>> data = follow([str(root / "run.zarr")], root / "out", "svg", interval=0.1,
 ...               echo=lambda line: None, bins=4)
 >>> sorted(p.name for p in (root / "out").iterdir()), data.primary
@@ -42,6 +45,7 @@ from weightscope.analyze.figure1 import MIN_SNAPSHOTS
 from weightscope.errors import ConfigError, IncompleteRunWarning
 from weightscope.store import open_run
 
+from . import app as _app  # noqa: F401  (first: the app imports .analyze whole, then us)
 from .analyze import run_labels, write_outputs
 
 __all__ = ["follow"]
