@@ -137,11 +137,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     root = Path(tempfile.mkdtemp(prefix="ws-bench-"))
     try:
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-              f"{args.steps} steps x {args.reps} reps (median wall time of whole runs)")
+              f"{args.steps} steps x {args.reps} reps (median wall time of whole runs); "
+              f"load average {load}")
         med = time_configs(args.steps, args.reps, root)
         bare = med["bare"]
         for name, t in med.items():

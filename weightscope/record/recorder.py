@@ -85,7 +85,7 @@ class Recorder:
         snapshot at the given step. The model must hold that snapshot's weights.
     flush_seconds : float, default 10.0
         Longest time a snapshot stays in memory before it is written.
-    buffer_mb : float, default 64
+    buffer_mb : float, default 256
         Host memory for buffered snapshots (two chunk rows); larger runs get shorter chunks.
     compression : {"none", "lz4", "zstd"}, default "none"
         Codec of stored weights (float32 weights save ~10 % at best; see
@@ -113,7 +113,7 @@ class Recorder:
     def __init__(self, path: paths.PathLike, model: nn.Module, every: int = 10,
                  params: ParamSpec = None, sample: Sample = None, track_distance: bool = True,
                  overwrite: bool = False, resume: bool | int = False,
-                 flush_seconds: float = 10.0, *, buffer_mb: float = 64,
+                 flush_seconds: float = 10.0, *, buffer_mb: float = 256,
                  compression: str = DEFAULT_COMPRESSION,
                  storage_options: dict[str, Any] | None = None, rank: int | None = None) -> None:
         _check_args(every, flush_seconds, buffer_mb, overwrite, resume)
@@ -148,9 +148,8 @@ class Recorder:
         # with every=1 that would write tiny blocks at every step)
         self._handoff_due, self._handoff_interval = False, flush_seconds / 2
         self._next_handoff = time.monotonic() + self._handoff_interval
-        if not resuming:
+        if point.row < 0:  # a new run, or one that crashed before its first snapshot was stored
             self._snapshot()
-            self._pipeline.flush()  # a run is resumable as soon as its Recorder exists
         _OPEN.add(self)
 
     # ------------------------------------------------------------------ public API
@@ -315,7 +314,8 @@ class Recorder:
         if current is None:
             current = torch.empty(self.layout.n_weights, dtype=torch.float32)
             self._capture.copy_into(current)
-        check_weights(writer, point, current.numpy())
+        if point.row >= 0:
+            check_weights(writer, point, current.numpy())
         nonfinite = _count_nonfinite(writer, point.row + 1)
         writer.commit(point.row + 1, point.step, **{
             schema.COMPLETE: False, schema.TOTAL_STEPS: None, schema.NONFINITE: nonfinite})

@@ -4,6 +4,8 @@ A run is resumed from one of its snapshots: by default the last one whose per-it
 (distance, loss, lr) is also stored, or the step given as ``resume=<step>``. Everything after
 it is dropped (its rows are overwritten as training continues), and the model passed to the
 Recorder must hold exactly the weights of that snapshot, i.e. the checkpoint of that step.
+A run killed before its first snapshot reached the store holds nothing: it resumes from step 0
+(the model must hold the initial weights, which cannot be checked).
 """
 
 from __future__ import annotations
@@ -79,12 +81,9 @@ def find_resume_point(group: zarr.Group, resume: bool | int) -> ResumePoint:
     iterations = int(attrs.get(schema.VALID_ITERATIONS, 0))
     steps = group[schema.STEP][:rows] if rows else np.zeros(0, np.int64)
     usable = np.flatnonzero(steps <= iterations)
+    if not len(usable) and resume in (True, 0):
+        return ResumePoint(0, -1)  # nothing stored yet: start over from the initial weights
     if resume is True:
-        if not len(usable):
-            raise ResumeError(
-                f"the run at '{group.store}' holds no snapshot to resume from; "
-                "record it again with overwrite=True."
-            )
         row = int(usable[-1])
         return ResumePoint(int(steps[row]), row)
     hits = np.flatnonzero(steps == int(resume))

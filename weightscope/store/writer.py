@@ -38,7 +38,7 @@ from .layout import Layout, plan_chunks
 
 __all__ = ["DEFAULT_BUFFER_BYTES", "RunWriter"]
 
-DEFAULT_BUFFER_BYTES = 64 * 2**20
+DEFAULT_BUFFER_BYTES = 256 * 2**20
 _ITER_CHUNK_VALUES = 2**18  # values per chunk of the (iteration, param) arrays
 _CHUNKS_IN_FLIGHT = 8  # chunks of `w` encoded at once (each needs ~3 chunk-sized buffers)
 _COORD_CHUNK = 2**20  # elements per chunk of the param_id / index coordinates
