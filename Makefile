@@ -9,11 +9,11 @@ OUT    ?= demo-out
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --prefer-binary -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
