@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -65,3 +67,12 @@ def weight_history(steps: int, seed: int = 0) -> dict[str, np.ndarray]:
     grab()
     train(model, steps, seed, after_step=grab)
     return {n: np.stack(v) for n, v in hist.items()}
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    """Environment of a test's worker subprocess: this one, with tests/_support importable and
+    torch's thread count pinned to this process's (a worker replaying training with another
+    count would differ in the last bits; dask.distributed leaves OMP_NUM_THREADS=1 behind)."""
+    threads = str(torch.get_num_threads())
+    return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+            "PYTHONPATH": str(Path(__file__).parent), **extra}

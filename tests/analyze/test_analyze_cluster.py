@@ -60,9 +60,12 @@ def local(run):
 
 @pytest.fixture(scope="module")
 def cluster():
+    environ = dict(os.environ)  # the nanny leaves OMP_NUM_THREADS=1 & co. in ours: restore it
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         yield cluster
+    os.environ.clear()
+    os.environ.update(environ)
 
 
 def _assert_same(got: dict[str, object], want: dict[str, object]) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from testutil import worker_env
 
 from weightscope.store import Layout, RunWriter
 
@@ -39,7 +39,7 @@ def _write_big_run(path: Path) -> int:
 def test_analysis_of_a_run_larger_than_memory(tmp_path):
     size = _write_big_run(tmp_path / "big.zarr")
     assert size > 3 * BUDGET
-    env = {**os.environ, "PYTHONPATH": str(WORKER.parent)}
+    env = worker_env()
     out = subprocess.run([sys.executable, str(WORKER), str(tmp_path / "big.zarr"), "64"],
                          capture_output=True, text=True, env=env, check=True)
     m = json.loads(out.stdout.strip().splitlines()[-1])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from testutil import tiny_model, train
+from testutil import tiny_model, train, worker_env
 from typer.testing import CliRunner
 from weightscope_cli.app import app
 from weightscope_cli.follow import follow
@@ -58,7 +57,8 @@ def test_follow_waits_renders_on_change_only_and_stops_when_complete(tmp_path):
                   echo=lines.append, sleep=sleep, bins=4)
     waits = [line for line in lines if line.startswith("waiting")]
     renders = [line for line in lines if " rendered run at step " in line]
-    assert waits == ["waiting: run 'run' has 1 snapshot(s), Figure 1 needs 4",
+    # step 0 stays in the Recorder's buffer until the first flush (checkpoint after 2 steps)
+    assert waits == ["waiting: run 'run' has 0 snapshot(s), Figure 1 needs 4",
                      "waiting: run 'run' has 2 snapshot(s), Figure 1 needs 4"]
     assert [r.split(" at step ")[1].split(" ->")[0] for r in renders] == [
         "6 (4 snapshots, recording)", "12 (7 snapshots, recording)",
@@ -94,7 +94,7 @@ def test_follow_bad_interval_exits_2(tmp_path):
 
 
 def _start_recording(path: Path, steps: int, every: int, pause: float) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(WORKER.parent)}
+    env = worker_env()
     proc = subprocess.Popen([sys.executable, str(WORKER), str(path), str(steps), str(every),
                              str(pause)], stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout.readline().strip() == "ready"  # the run exists from here on

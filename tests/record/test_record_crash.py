@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from testutil import sgd, tiny_model, train, weight_history
+from testutil import sgd, tiny_model, train, weight_history, worker_env
 
 import weightscope as ws
 from weightscope.record import resume_step
@@ -23,7 +22,7 @@ WORKER = Path(__file__).parents[1] / "_support" / "crash_worker.py"
 
 def _kill_at(path: Path, step: int, delay: float) -> None:
     """Start a recording worker; SIGKILL it ``delay`` seconds after it reports ``step``."""
-    env = {**os.environ, "PYTHONPATH": str(WORKER.parent)}
+    env = worker_env()
     proc = subprocess.Popen([sys.executable, str(WORKER), str(path), str(STEPS), str(EVERY)],
                             stdout=subprocess.PIPE, text=True, env=env)
     for line in proc.stdout:

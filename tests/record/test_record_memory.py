@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from testutil import worker_env
 
 import weightscope as ws
 
@@ -17,7 +17,7 @@ WORKER = Path(__file__).parents[1] / "_support" / "memory_worker.py"
 
 @pytest.mark.slow
 def test_extra_rss_within_buffer_plus_two_snapshots(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(WORKER.parent)}
+    env = worker_env()
     out = subprocess.run([sys.executable, str(WORKER), str(tmp_path / "run.zarr"), "512", "6"],
                          capture_output=True, text=True, env=env, check=True)
     m = json.loads(out.stdout.strip().splitlines()[-1])

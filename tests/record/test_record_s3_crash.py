@@ -6,7 +6,6 @@ The recording subprocess reaches the loopback S3 server (moto) through the envir
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from s3_server import s3, s3_endpoint  # noqa: F401  (fixtures)
-from testutil import sgd, tiny_model, train, weight_history
+from testutil import sgd, tiny_model, train, weight_history, worker_env
 
 import weightscope as ws
 from weightscope.record import resume_step
@@ -26,7 +25,7 @@ WORKER = Path(__file__).parents[1] / "_support" / "crash_worker.py"
 
 def _record_until_killed(url: str, env: dict[str, str]) -> int:
     """Record in a subprocess; SIGKILL it once it reports step ``KILL_AT``; the last step."""
-    env = {**os.environ, **env, "PYTHONPATH": str(WORKER.parent)}
+    env = worker_env(**env)
     proc = subprocess.Popen([sys.executable, str(WORKER), url, str(STEPS), str(EVERY)],
                             stdout=subprocess.PIPE, text=True, env=env)
     last = 0
