@@ -20,7 +20,7 @@ from weightscope.analyze import Figure1Data, figure1_data, summary
 from weightscope.plot import figure1
 from weightscope.store import open_run
 
-from .app import app, handle_errors
+from .base import app, handle_errors
 from .cluster import check_cluster_paths, scheduler_client
 from .progress import phases
 from .storage import HELP as STORAGE_HELP

@@ -34,17 +34,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from weightscope.errors import ConfigError, MissingExtraError, WeightscopeError
+from weightscope.errors import ConfigError, MissingExtraError, SchedulerUnreachableError
 
 __all__ = ["CONNECT_TIMEOUT", "SchedulerUnreachableError", "check_cluster_paths",
            "scheduler_client"]
 
 #: Seconds to wait for the scheduler before giving up.
 CONNECT_TIMEOUT = 5.0
-
-
-class SchedulerUnreachableError(WeightscopeError, ConnectionError):
-    """No dask scheduler answers at the address given (bad input: exit code 2)."""
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from .analyze import analyze_runs, print_summary, write_outputs
-from .app import app, handle_errors
+from .base import app, handle_errors
 from .progress import bar
 
 

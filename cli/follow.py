@@ -45,7 +45,6 @@ from weightscope.analyze.figure1 import MIN_SNAPSHOTS
 from weightscope.errors import ConfigError, IncompleteRunWarning
 from weightscope.store import open_run
 
-from . import app as _app  # noqa: F401  (first: the app imports .analyze whole, then us)
 from .analyze import run_labels, write_outputs
 
 __all__ = ["follow"]

@@ -18,7 +18,7 @@ from weightscope import schema
 from weightscope.store import open_run, run_size_bytes
 from weightscope.store.paths import last_write
 
-from .app import app, handle_errors
+from .base import app, handle_errors
 from .storage import HELP as STORAGE_HELP
 from .storage import parse_storage_options
 

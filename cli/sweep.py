@@ -13,7 +13,7 @@ from rich.table import Table
 
 from weightscope.errors import ConfigError
 
-from .app import app, handle_errors
+from .base import app, handle_errors
 from .progress import bar
 
 

@@ -28,8 +28,11 @@ __all__ = [
     "RunExistsError",
     "RunNotFoundError",
     "SchemaError",
+    "SchedulerUnreachableError",
     "ShapeChangedError",
     "SparseStateError",
+    "StorageAccessError",
+    "StorageError",
     "StructureError",
     "WeightscopeError",
     "WeightscopeWarning",
@@ -92,6 +95,22 @@ class WriterError(WeightscopeError, RuntimeError):
     """The background writer failed (disk full, permission lost...); raised at the next call."""
 
     exit_code = 1
+
+
+class StorageError(WeightscopeError, OSError):
+    """The storage behind a run failed (unreachable endpoint, network error...)."""
+
+    exit_code = 1
+
+
+class StorageAccessError(StorageError, PermissionError):
+    """The storage denied access to a run (missing or wrong credentials, no permission)."""
+
+    exit_code = 2
+
+
+class SchedulerUnreachableError(WeightscopeError, ConnectionError):
+    """No dask scheduler answers at the address given (bad input: exit code 2)."""
 
 
 class WeightscopeWarning(UserWarning):

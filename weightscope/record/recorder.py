@@ -133,7 +133,7 @@ class Recorder:
         opener = functools.partial(
             self._open, path, resume, storage_options, has_distance=track_distance,
             buffer_bytes=int(buffer_mb * 2**20), compression=compression, overwrite=overwrite)
-        writer, point, nonfinite, resuming = (
+        writer, point, nonfinite, _resuming = (
             open_in_lockstep(self.active, self._capture, self.layout.n_weights, opener)
             if sharded else opener())
         self._writer = writer

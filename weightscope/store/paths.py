@@ -36,7 +36,13 @@ import zarr
 import zarr.storage
 
 from .. import schema
-from ..errors import NotARunError, RunNotFoundError, WeightscopeError
+from ..errors import (
+    NotARunError,
+    RunNotFoundError,
+    StorageAccessError,
+    StorageError,
+    WeightscopeError,
+)
 
 __all__ = ["StorageAccessError", "StorageError", "exists", "is_url", "last_write",
            "open_group", "run_size_bytes", "storage_errors"]
@@ -48,18 +54,6 @@ _CLIENT_PACKAGES = ("botocore", "aiobotocore", "aiohttp", "s3fs", "gcsfs", "goog
                     "azure", "requests", "urllib3")
 _BUCKETS = {"s3", "s3a", "gs", "gcs", "abfs", "az", "adl", "oss"}
 _NO_CREDENTIALS = ("NoCredentialsError", "PartialCredentialsError", "DefaultCredentialsError")
-
-
-class StorageError(WeightscopeError, OSError):
-    """The storage behind a run failed (unreachable endpoint, network error...)."""
-
-    exit_code = 1
-
-
-class StorageAccessError(StorageError, PermissionError):
-    """The storage denied access to a run (missing or wrong credentials, no permission)."""
-
-    exit_code = 2
 
 
 def is_url(path: PathLike) -> bool:
@@ -92,7 +86,7 @@ def storage_errors(path: PathLike) -> Iterator[None]:
     ...     raise PermissionError("Forbidden")
     Traceback (most recent call last):
     ...
-    weightscope.store.paths.StorageAccessError: access to 's3://bucket/run.zarr' was denied...
+    weightscope.errors.StorageAccessError: access to 's3://bucket/run.zarr' was denied...
     """
     try:
         yield
