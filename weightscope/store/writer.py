@@ -41,6 +41,8 @@ __all__ = ["DEFAULT_BUFFER_BYTES", "RunWriter"]
 DEFAULT_BUFFER_BYTES = 256 * 2**20
 _ITER_CHUNK_VALUES = 2**18  # values per chunk of the (iteration, param) arrays
 _CHUNKS_IN_FLIGHT = 8  # chunks of `w` encoded at once (each needs ~3 chunk-sized buffers)
+#: Every chunk of `w`/`mask` is written as is: skips zarr's pass checking for all-fill chunks.
+_DENSE = {"write_empty_chunks": True}
 _COORD_CHUNK = 2**20  # elements per chunk of the param_id / index coordinates
 
 
@@ -57,6 +59,9 @@ class RunWriter:
         self._arrays: dict[str, zarr.Array] = {
             name: group[name] for name in group.array_keys()  # type: ignore[misc]
         }
+        for name in (schema.W, schema.MASK):
+            if name in self._arrays:
+                self._arrays[name] = self._arrays[name].with_config(_DENSE)
 
     # ------------------------------------------------------------------ construction
     @classmethod
