@@ -141,7 +141,8 @@ class Pipeline:
             if full:
                 self._jobs.append(("slot", slot))
                 self._filling = None
-            self._cond.notify_all()
+            if full or slot.n == slot.written + 1:  # a job, or the flush timer starts: wake
+                self._cond.notify_all()  # the writer (not at every step: no context switch)
             return full
 
     def push_iterations(self, row: int, values: dict[str, np.ndarray], event: Any = None) -> None:
