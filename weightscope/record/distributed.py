@@ -41,7 +41,7 @@ from .selection import Selected
 __all__ = ["PeerPipeline", "ShardedCapture", "ShardedDistance", "is_sharded", "local",
            "open_in_lockstep", "resolve_rank"]
 
-Opened = tuple[Any, ResumePoint, int, bool]  # writer (None off rank 0), point, nonfinite, resuming
+Opened = tuple[Any, ResumePoint, int]  # writer (None off rank 0), point, nonfinite
 
 
 def resolve_rank(rank: int | None) -> int:
@@ -186,7 +186,7 @@ def open_in_lockstep(active: bool, capture: Capture, n_weights: int,
             error = err
     info: list[Any] = [None]
     if active:
-        info = [(None, (opened[1].step, opened[1].row, opened[2], opened[3])) if error is None
+        info = [(None, (opened[1].step, opened[1].row, opened[2])) if error is None
                 else ((type(error).__name__, str(error)), None)]
     dist.broadcast_object_list(info, src=0)
     failure, start = info[0]
@@ -196,8 +196,8 @@ def open_in_lockstep(active: bool, capture: Capture, n_weights: int,
         raise _peer_error(*failure)
     if active:
         return opened  # type: ignore[return-value]
-    step, row, nonfinite, resuming = start
-    return None, ResumePoint(step=step, row=row), nonfinite, resuming
+    step, row, nonfinite = start
+    return None, ResumePoint(step=step, row=row), nonfinite
 
 
 def _peer_error(name: str, message: str) -> Exception:

@@ -133,7 +133,7 @@ class Recorder:
         opener = functools.partial(
             self._open, path, resume, storage_options, has_distance=track_distance,
             buffer_bytes=int(buffer_mb * 2**20), compression=compression, overwrite=overwrite)
-        writer, point, nonfinite, _resuming = (
+        writer, point, nonfinite = (
             open_in_lockstep(self.active, self._capture, self.layout.n_weights, opener)
             if sharded else opener())
         self._writer = writer
@@ -286,14 +286,14 @@ class Recorder:
 
     def _open(self, path: paths.PathLike, resume: bool | int,
               storage_options: dict[str, Any] | None, current: torch.Tensor | None = None,
-              **create: Any) -> tuple[RunWriter, ResumePoint, int, bool]:
-        """Create the store, or reopen it to resume: (writer, point, nonfinite, resuming)."""
+              **create: Any) -> tuple[RunWriter, ResumePoint, int]:
+        """Create the store, or reopen it to resume: (writer, point, nonfinite)."""
         if resume is not False and paths.exists(path, storage_options):
-            return (*self._reopen(path, resume, storage_options, current), True)
+            return self._reopen(path, resume, storage_options, current)
         writer = RunWriter.create(path, self.layout, attrs=self._attrs(),
                                   has_mask=self._capture.has_mask,
                                   storage_options=storage_options, **create)
-        return writer, ResumePoint(step=0, row=-1), 0, False
+        return writer, ResumePoint(step=0, row=-1), 0
 
     def _new_pipeline(self, writer: RunWriter | None, point: ResumePoint, nonfinite: int,
                       flush_seconds: float) -> Pipeline | PeerPipeline:
