@@ -48,6 +48,7 @@ def ddp_record(rank: int, world: int, init_file: str, out: str, steps: int, ever
         report = {"active": rec.active, "rank": rec.rank, "step_count": rec.step_count,
                   "probe_steps": probe.step_count, "repr": repr(rec)}
         Path(out, f"report{rank}.json").write_text(json.dumps(report))
+        dist.barrier()  # no rank tears the group down while another is still in a collective
     finally:
         dist.destroy_process_group()
 
@@ -113,6 +114,7 @@ def fsdp_record(rank: int, world: int, init_file: str, out: str, steps: int, eve
         report["resumed_at"] = again.step_count  # every rank learns rank 0's resume point
         again.close()
         Path(out, f"report{rank}.json").write_text(json.dumps(report))
+        dist.barrier()  # no rank tears the group down while another is still in a collective
     finally:
         dist.destroy_process_group()
 
