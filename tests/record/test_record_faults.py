@@ -12,7 +12,8 @@ from testutil import sgd, tiny_model, train, weight_history
 
 import weightscope as ws
 from weightscope.errors import ResumeError, WriterError
-from weightscope.store import RunWriter
+from weightscope.record.resume import ResumePoint, find_resume_point
+from weightscope.store import Layout, RunWriter
 
 
 def test_writer_failure_raises_at_next_step_and_keeps_the_prefix(tmp_path, monkeypatch):
@@ -97,3 +98,12 @@ def test_exception_in_with_block_leaves_a_resumable_run(tmp_path):
     assert ds.step.values.tolist() == [0, 2, 4]
     assert ds.sizes["iteration"] == 5
     assert ws.record.resume_step(path) == 4
+
+
+def test_a_run_holding_no_snapshot_resumes_only_from_step_0(tmp_path):
+    writer = RunWriter.create(tmp_path / "run.zarr", Layout.build(["w"], [(6,)], [None]),
+                              attrs={"every": 1})  # killed before its first flush: 0 rows
+    assert find_resume_point(writer.group, True) == ResumePoint(0, -1)
+    assert find_resume_point(writer.group, 0) == ResumePoint(0, -1)
+    with pytest.raises(ResumeError, match=r"resume=1 must be a step with a stored snapshot"):
+        find_resume_point(writer.group, 1)  # 1 == True in Python: not taken for resume=True

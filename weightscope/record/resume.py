@@ -81,7 +81,7 @@ def find_resume_point(group: zarr.Group, resume: bool | int) -> ResumePoint:
     iterations = int(attrs.get(schema.VALID_ITERATIONS, 0))
     steps = group[schema.STEP][:rows] if rows else np.zeros(0, np.int64)
     usable = np.flatnonzero(steps <= iterations)
-    if not len(usable) and resume in (True, 0):
+    if not len(usable) and (resume is True or (type(resume) is int and resume == 0)):
         return ResumePoint(0, -1)  # nothing stored yet: start over from the initial weights
     if resume is True:
         row = int(usable[-1])
