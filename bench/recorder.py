@@ -143,11 +143,12 @@ def writer_throughput(root: Path, rows: int = 64, reps: int = 5) -> tuple[float,
     n = 784 * 1024 + 1024 * 1024 + 1024 * 10
     data = (np.random.default_rng(0).standard_normal((rows, n)) * 0.03).astype(np.float32)
     layout = Layout.build(["w"], [(n,)], [None])
-    times: dict[str, list[float]] = {"writer": [], "raw": []}
+    timers = {"writer": lambda: _time_writer(root, data, layout),
+              "raw": lambda: _time_raw(root, data)}
+    times: dict[str, list[float]] = {name: [] for name in timers}
     for rep in range(reps):
         for name in (("writer", "raw") if rep % 2 == 0 else ("raw", "writer")):
-            times[name].append(_time_writer(root, data, layout) if name == "writer"
-                               else _time_raw(root, data))
+            times[name].append(timers[name]())
             shutil.rmtree(root / "tp.zarr", ignore_errors=True)
             (root / "raw.bin").unlink(missing_ok=True)
     mb = data.nbytes / 2**20
