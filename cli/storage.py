@@ -22,7 +22,7 @@ from typing import Any
 
 from weightscope.errors import ConfigError
 
-__all__ = ["HELP", "parse_storage_options"]
+__all__ = ["HELP", "parse_storage_options", "parse_value"]
 
 HELP = ("fsspec option for URL runs, KEY=VALUE (repeatable; dotted keys nest, JSON values are "
         "decoded), e.g. client_kwargs.endpoint_url=http://localhost:9000 or anon=true.")
@@ -48,11 +48,12 @@ def parse_storage_options(items: list[str] | None) -> dict[str, Any] | None:
                 raise ConfigError(f"--storage-option {item!r} nests under {part!r}, which is "
                                   "already set to a value; give each key once.")
             node = child
-        node[parts[-1]] = _value(raw)
+        node[parts[-1]] = parse_value(raw)
     return out
 
 
-def _value(raw: str) -> Any:
+def parse_value(raw: str) -> Any:
+    """A command-line ``VALUE``: decoded as JSON when it is JSON (``true``, ``3``...), else text."""
     try:
         return json.loads(raw)
     except ValueError:

@@ -15,6 +15,7 @@ from weightscope.errors import ConfigError
 
 from .base import app, handle_errors
 from .progress import bar
+from .storage import parse_value
 
 
 @app.command()
@@ -96,10 +97,7 @@ def _overrides(items: list[str]) -> dict[str, Any]:
         if not sep:
             raise ConfigError(f"--set takes FIELD=VALUE; got {item!r}. Pass e.g. "
                               "--set num_samples=500.")
-        try:
-            result[field] = json.loads(text)
-        except json.JSONDecodeError:
-            result[field] = text
+        result[field] = parse_value(text)
     return result
 
 
