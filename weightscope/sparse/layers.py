@@ -36,6 +36,7 @@ __all__ = [
     "SparseConv3d",
     "SparseLinear",
     "SparseMixin",
+    "cache_masked_product",
     "float_mask",
     "is_sparse",
     "mark_float_mask_synced",
@@ -63,7 +64,8 @@ class SparseMixin:
     def masked_weight(self) -> torch.Tensor:
         """Return the weight used by the forward pass, ``weight_mask * weight`` (STE)."""
         mask = float_mask(self)  # type: ignore[arg-type]
-        return masked_weight(self.weight, mask, self._ws_grad_scale, self._ws_dense_grad)
+        return masked_weight(self.weight, mask, self._ws_grad_scale, self._ws_dense_grad,
+                             precomputed=_cached_product(self))  # type: ignore[arg-type]
 
 
 class SparseLinear(SparseMixin, nn.Linear):
@@ -127,6 +129,28 @@ def float_mask(module: nn.Module) -> torch.Tensor:
     mask_f = mask.to(device=weight.device, dtype=weight.dtype)
     module.__dict__["_ws_mask_f"] = (mask, key, mask_f)
     return mask_f
+
+
+def cache_masked_product(module: nn.Module, product: torch.Tensor) -> None:
+    """Remember ``product == weight_mask * weight`` for the forward passes until either changes.
+
+    The rewiring kernels compute the product while they read the weight anyway; the forward
+    pass then skips a memory-bound multiplication. Any in-place change of the weight or the
+    mask (their version counters), or a new weight tensor, makes the cache stale.
+    """
+    module.__dict__["_ws_product"] = (_product_key(module), product)
+
+
+def _product_key(module: nn.Module) -> tuple[int, int, int]:
+    weight, mask = module.weight, module.weight_mask
+    return weight._version, mask._version, weight.data_ptr()
+
+
+def _cached_product(module: nn.Module) -> torch.Tensor | None:
+    cached = module.__dict__.get("_ws_product")
+    if cached is None or cached[0] != _product_key(module):
+        return None
+    return cached[1]
 
 
 def mark_float_mask_synced(module: nn.Module) -> None:
@@ -235,6 +259,6 @@ def to_dense(module: nn.Module) -> None:
         module.weight.masked_fill_(module.weight_mask.logical_not(), 0.0)
     base = module.__dict__.pop("_ws_base")
     del module._buffers["weight_mask"]
-    for key in ("_ws_grad_scale", "_ws_dense_grad", "_ws_mask_f"):
+    for key in ("_ws_grad_scale", "_ws_dense_grad", "_ws_mask_f", "_ws_product"):
         module.__dict__.pop(key, None)
     module.__class__ = base

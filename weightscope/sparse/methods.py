@@ -25,8 +25,9 @@ from torch import nn
 
 from weightscope.errors import ConfigError
 
+from .band_topk import BandTopk
 from .fast_topk import TopkTracker
-from .layers import float_mask, mark_float_mask_synced
+from .layers import cache_masked_product, float_mask, mark_float_mask_synced
 from .structures import Structure
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,12 +43,13 @@ __all__ = [
 
 
 def rewire_by_magnitude(
-    module: nn.Module, structure: Structure, tracker: TopkTracker | None = None
+    module: nn.Module, structure: Structure, tracker: BandTopk | TopkTracker | None = None
 ) -> None:
     """Set ``module.weight_mask`` in place to the structure's mask of ``|weight|``.
 
-    With a :class:`~weightscope.sparse.fast_topk.TopkTracker` (unstructured only) the same
-    mask is computed incrementally, which is much cheaper when rewiring every step.
+    With a :class:`~weightscope.sparse.band_topk.BandTopk` or
+    :class:`~weightscope.sparse.fast_topk.TopkTracker` (unstructured only) the same mask is
+    computed incrementally, which is much cheaper when rewiring every step.
 
     Examples
     --------
@@ -66,8 +68,10 @@ def rewire_by_magnitude(
         if tracker is None:
             module.weight_mask.copy_(structure.mask(module.weight.detach()))
             return
-        tracker.update(module.weight, module.weight_mask, float_mask(module))
+        product = tracker.update(module.weight, module.weight_mask, float_mask(module))
         mark_float_mask_synced(module)
+        if product is not None:
+            cache_masked_product(module, product)
 
 
 def zero_nonparticipating(module: nn.Module) -> None:
@@ -180,9 +184,10 @@ class Search(Method):
 
     ``n`` is the set of non-participating weights after step 1. Masks at
     :func:`~weightscope.sparse.sparsify` time come from ``|w|`` at initialization.
-    Unstructured layers of at least ``TRACK_MIN_NUMEL`` weights are rewired by an
-    incremental exact top-k (:mod:`weightscope.sparse.fast_topk`), which gives the kernel's
-    mask at a fraction of its cost; other structures call their kernel.
+    Unstructured layers are rewired by an incremental exact top-k
+    (:mod:`weightscope.sparse.band_topk` with numba, else :mod:`weightscope.sparse.fast_topk`
+    for layers of at least ``TRACK_MIN_NUMEL`` weights), which gives the kernel's mask at a
+    fraction of its cost; other structures call their kernel.
 
     Parameters
     ----------

@@ -33,6 +33,8 @@ from torch import nn
 
 from weightscope.errors import SparseStateError, StructureError
 
+from . import band_topk
+from .band_topk import BandTopk
 from .fast_topk import TopkTracker
 from .layers import to_dense, to_sparse
 from .methods import Method, zero_nonparticipating
@@ -100,7 +102,7 @@ class Sparsifier:
         self._optimizer: torch.optim.Optimizer | None = None
         self._opt_hook: Any = None
         self._load_hooks = []
-        self._trackers: dict[int, TopkTracker] = {}
+        self._trackers: dict[int, BandTopk | TopkTracker] = {}
         for _, module, mask in layers:
             to_sparse(module, mask, method.nonparticipating_grad_scale)
             self._load_hooks.append(_register_load_hook(module, self._fill_missing_mask))
@@ -187,16 +189,25 @@ class Sparsifier:
         self._opt_hook = optimizer.register_step_post_hook(lambda *_: self.step())
         return self
 
-    def topk_tracker(self, module: nn.Module) -> TopkTracker | None:
+    def topk_tracker(self, module: nn.Module) -> BandTopk | TopkTracker | None:
         """Incremental exact top-k of an unstructured layer (None: use the kernel).
 
-        Layers under :data:`TRACK_MIN_NUMEL` weights use the kernel directly.
+        With numba, a :class:`~weightscope.sparse.band_topk.BandTopk` (which hands inputs
+        its kernels do not take to a ``TopkTracker``); without, a
+        :class:`~weightscope.sparse.fast_topk.TopkTracker` for layers of at least
+        :data:`TRACK_MIN_NUMEL` weights and the kernel for smaller ones.
         """
-        if self.structure.name != "unstructured" or module.weight.numel() < TRACK_MIN_NUMEL:
+        if self.structure.name != "unstructured":
             return None
         tracker = self._trackers.get(id(module))
         if tracker is None:
-            tracker = TopkTracker(module.weight.numel(), self.structure.density)
+            n, density = module.weight.numel(), self.structure.density
+            if band_topk.numba_available():
+                tracker = BandTopk(n, density)
+            elif n >= TRACK_MIN_NUMEL:
+                tracker = TopkTracker(n, density)
+            else:
+                return None
             self._trackers[id(module)] = tracker
         return tracker
 

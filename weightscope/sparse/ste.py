@@ -49,6 +49,9 @@ class MaskedWeight(torch.autograd.Function):
         When a float tensor of ``w``'s shape is given, the backward pass *adds* the dense
         gradient ``g`` to it (used by RigL to regrow by ``|dense gradient|`` even though
         non-participating weights receive no update).
+    precomputed : tuple, optional
+        ``()`` or ``(p,)`` where ``p`` already holds ``m * w`` (returned instead of computing
+        it; a tuple so that autograd does not take ``p`` for an input).
 
     Examples
     --------
@@ -63,21 +66,22 @@ class MaskedWeight(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, w: torch.Tensor, m: torch.Tensor, grad_scale: float, stash: torch.Tensor | None
+        ctx: Any, w: torch.Tensor, m: torch.Tensor, grad_scale: float, stash: torch.Tensor | None,
+        precomputed: tuple[torch.Tensor, ...] = (),
     ) -> torch.Tensor:
         ctx.grad_scale = float(grad_scale)
         ctx.stash = stash
         ctx.save_for_backward(m)
-        return w * m
+        return precomputed[0].detach() if precomputed else w * m
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None, None]:
         (m,) = ctx.saved_tensors
         if ctx.stash is not None:
             ctx.stash.add_(g)
         if not ctx.needs_input_grad[0]:
-            return None, None, None, None
+            return None, None, None, None, None
         s = ctx.grad_scale
         if s == 1.0:
             grad = g
@@ -87,7 +91,7 @@ class MaskedWeight(torch.autograd.Function):
             grad = torch.where(m, g, g * s)
         else:  # float mask: g*m + (s*g)*(1-m), exact on both sets
             grad = torch.addcmul(g * m, g * s, 1.0 - m)
-        return grad, None, None, None
+        return grad, None, None, None, None
 
 
 def masked_weight(
@@ -95,6 +99,7 @@ def masked_weight(
     m: torch.Tensor,
     grad_scale: float = 1.0,
     stash: torch.Tensor | None = None,
+    precomputed: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Return ``m * w`` whose backward gives ``w`` the gradient ``g*m + s*g*(1-m)``.
 
@@ -108,6 +113,8 @@ def masked_weight(
         Scale ``s`` of the gradient of non-participating weights.
     stash : Tensor, optional
         Float tensor of ``w``'s shape into which the dense gradient is accumulated.
+    precomputed : Tensor, optional
+        ``m * w`` if the caller already has it (it is returned, detached, not recomputed).
 
     Returns
     -------
@@ -122,4 +129,5 @@ def masked_weight(
     >>> w.grad
     tensor([0., 3.])
     """
-    return MaskedWeight.apply(w, m, grad_scale, stash)
+    given = () if precomputed is None else (precomputed,)
+    return MaskedWeight.apply(w, m, grad_scale, stash, given)

@@ -1,0 +1,211 @@
+"""The numba band tracker gives exactly the kernel's mask (and m * w), step after step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from weightscope.kernels import mask_topk
+from weightscope.sparse import Search, band_topk, sparsify
+from weightscope.sparse.band_topk import BandTopk
+from weightscope.sparse.fast_topk import TopkTracker
+from weightscope.sparse.layers import float_mask
+
+pytestmark = pytest.mark.skipif(not band_topk.numba_available(), reason="needs numba")
+
+
+def _check(tracker: BandTopk, w: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor,
+           density: float) -> torch.Tensor | None:
+    """One update; assert mask, float mask and product equal the kernel's, bit for bit."""
+    product = tracker.update(w, mask, mask_f)
+    expected = mask_topk(w, density)
+    assert torch.equal(mask, expected), f"{int((mask ^ expected).sum())} wrong"
+    assert torch.equal(mask_f, expected.to(w.dtype))
+    if product is not None:
+        assert torch.equal(product, w * mask_f)
+        assert torch.equal(torch.signbit(product), torch.signbit(w * mask_f))  # -0.0 kept
+    return product
+
+
+def _walk(shape: tuple[int, ...], density: float, steps: int, seed: int, ties: bool,
+          scale: float, dtype: torch.dtype = torch.float32) -> BandTopk:
+    g = torch.Generator().manual_seed(seed)
+    w = (torch.randint(-4, 5, shape, generator=g).float() if ties
+         else torch.randn(shape, generator=g)).to(dtype)
+    mask = torch.zeros(shape, dtype=torch.bool)
+    mask_f = torch.zeros(shape, dtype=dtype)
+    tracker = BandTopk(w.numel(), density)
+    for step in range(steps):
+        if ties:
+            jump = torch.randint(-1, 2, shape, generator=g).float()
+            w = w + (jump * (torch.rand(shape, generator=g) < 0.05)).to(dtype)
+        else:
+            w = w + (scale * (1 + step % 3) * torch.randn(shape, generator=g)).to(dtype)
+        assert _check(tracker, w, mask, mask_f, density) is not None or ties
+    return tracker
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rows=st.integers(1, 70),
+    cols=st.sampled_from([1, 7, 16, 64, 100, 257]),
+    density=st.sampled_from([1e-4, 0.01, 0.1, 0.25, 0.5, 0.9, 1.0]),
+    seed=st.integers(0, 10_000),
+    ties=st.booleans(),
+    scale=st.sampled_from([1e-4, 1e-2, 0.3, 3.0]),
+)
+def test_band_matches_kernel_on_random_walks(
+    rows: int, cols: int, density: float, seed: int, ties: bool, scale: float
+) -> None:
+    _walk((rows, cols), density, steps=8, seed=seed, ties=ties, scale=scale)
+
+
+def test_band_stays_on_its_fast_path_on_slow_drift() -> None:
+    tracker = _walk((512, 512), 0.25, steps=30, seed=0, ties=False, scale=1e-4)
+    assert tracker.rebuilds == 1 and tracker.fallbacks == 0  # one exact start, then the band
+
+
+def test_band_recovers_when_the_threshold_jumps() -> None:
+    g = torch.Generator().manual_seed(5)
+    w = torch.randn(300, 200, generator=g)
+    mask, mask_f = torch.zeros(300, 200, dtype=torch.bool), torch.zeros(300, 200)
+    tracker = BandTopk(w.numel(), 0.3)
+    for factor in (1.0, 3.0, 0.01, -2.0):
+        _check(tracker, w * factor + 0.1 * torch.randn(300, 200, generator=g), mask, mask_f, 0.3)
+    assert tracker.fallbacks == 0 and tracker.rebuilds > 1
+
+
+def test_band_falls_back_when_ties_overflow_its_room() -> None:
+    w = torch.ones(1000, 100)  # 100000 tied magnitudes for 25000 places
+    mask, mask_f = torch.zeros(1000, 100, dtype=torch.bool), torch.zeros(1000, 100)
+    tracker = BandTopk(w.numel(), 0.25)
+    assert _check(tracker, w, mask, mask_f, 0.25) is None
+    assert tracker.fallbacks == 1
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_band_handles_non_finite_weights_like_the_kernel(bad: float) -> None:
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(64, 128, generator=g)
+    mask, mask_f = torch.zeros(64, 128, dtype=torch.bool), torch.zeros(64, 128)
+    tracker = BandTopk(w.numel(), 0.25)
+    for step in range(6):
+        w = w + 0.01 * torch.randn(64, 128, generator=g)
+        w[3, 7] = bad if step in (2, 3) else 0.5
+        product = _check(tracker, w, mask, mask_f, 0.25)
+        assert (product is None) == (step in (2, 3) and bad != bad)
+
+
+def test_band_takes_float64_and_hands_half_precision_to_the_torch_tracker() -> None:
+    _walk((40, 256), 0.3, steps=5, seed=2, ties=False, scale=0.05, dtype=torch.float64)
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(32, 256, generator=g).to(torch.bfloat16)
+    mask, mask_f = torch.zeros(32, 256, dtype=torch.bool), torch.zeros(32, 256,
+                                                                        dtype=torch.bfloat16)
+    tracker = BandTopk(w.numel(), 0.3)
+    assert tracker.update(w, mask, mask_f) is None
+    assert isinstance(tracker._torch, TopkTracker)
+    assert torch.equal(mask, mask_topk(w, 0.3))
+
+
+def test_band_rewrites_masks_changed_behind_its_back() -> None:
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(64, 64, generator=g)
+    mask, mask_f = torch.zeros(64, 64, dtype=torch.bool), torch.zeros(64, 64)
+    tracker = BandTopk(w.numel(), 0.25)
+    tracker.update(w, mask, mask_f)
+    mask.fill_(True)  # a user edit (bumps the version): the count of ones is not trusted
+    mask_f.fill_(1.0)
+    _check(tracker, w + 1e-3 * torch.randn(64, 64, generator=g), mask, mask_f, 0.25)
+
+
+def test_band_kernels_agree_with_numpy_on_one_pass() -> None:
+    from weightscope.sparse import _band_kernels as kern
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(1000).astype(np.float32)
+    m = (rng.random(1000) < 0.5).astype(np.uint8)
+    mf, flags, product = m.astype(np.float32), np.empty(1000, np.uint8), np.empty(1000, np.float32)
+    lo, hi = 0.5, 0.6
+    m_old = m.copy()
+    a = np.abs(w)
+    cand = (a >= lo) & (a <= hi)
+    new = np.where(a > hi, 1, np.where(a < lo, 0, m)).astype(np.uint8)
+    kern.classify(w, m, flags, product, lo, hi)
+    np.testing.assert_array_equal(product, w * new)
+    np.testing.assert_array_equal(flags, (cand | (new != m)).astype(np.uint8))
+    out = np.empty(1000, np.int64)
+    count, ones, delta, nan = kern.collect(w, m, mf, flags, lo, hi, out)
+    np.testing.assert_array_equal(out[:count], np.flatnonzero(cand))
+    assert (ones, nan) == (int(new[cand].sum()), False)
+    assert delta == int(new.sum()) - int(m_old.sum())
+    np.testing.assert_array_equal(m, new)
+    np.testing.assert_array_equal(mf, new.astype(np.float32))
+    assert kern.count_ones(m) == int(new.sum())
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 16))
+
+
+def test_search_forward_uses_the_product_and_matches_the_dense_math() -> None:
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    sp = sparsify(model, 0.1, method=Search()).attach(opt)
+    trackers = [sp.topk_tracker(layer) for layer in (model[0], model[2])]
+    assert all(isinstance(t, BandTopk) for t in trackers)
+    x = torch.randn(64, 256)
+    for _ in range(6):
+        opt.zero_grad()
+        model(x).pow(2).mean().backward()
+        opt.step()
+        for layer, tracker in zip((model[0], model[2]), trackers, strict=True):
+            assert torch.equal(layer.weight_mask, mask_topk(layer.weight, 0.1))
+            assert torch.equal(float_mask(layer), layer.weight_mask.float())
+            used = layer.masked_weight()
+            assert used.data_ptr() == tracker._product.data_ptr()  # the kernel's product
+            expected = F.linear(x, layer.weight * layer.weight_mask, layer.bias)
+            assert torch.equal(layer(x), expected)
+    with torch.no_grad():
+        model[0].weight.add_(1.0)  # the cached product is stale now
+    assert model[0].masked_weight().data_ptr() != trackers[0]._product.data_ptr()
+    expected = F.linear(x, model[0].weight * model[0].weight_mask, model[0].bias)
+    assert torch.equal(model[0](x), expected)
+
+
+def test_search_gradients_through_the_product_are_the_straight_through_ones() -> None:
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sparsify(model, 0.25, method=Search()).attach(opt)
+    model(torch.randn(8, 256)).sum().backward()
+    opt.step()  # rewires: the product is cached now
+    opt.zero_grad()
+    x = torch.randn(8, 256)
+    model(x).sum().backward()  # two forwards share the cached product
+    model(x).sum().backward()
+    eff = [(layer.weight * layer.weight_mask).detach().requires_grad_()
+           for layer in (model[0], model[2])]
+    hidden = F.linear(x, eff[0], model[0].bias).relu()
+    F.linear(hidden, eff[1], model[2].bias).sum().mul(2).backward()
+    torch.testing.assert_close(model[0].weight.grad, eff[0].grad)
+    torch.testing.assert_close(model[2].weight.grad, eff[1].grad)
+
+
+def test_a_graph_kept_across_a_rewire_is_refused_not_silently_wrong() -> None:
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sparsify(model, 0.25, method=Search()).attach(opt)
+    x = torch.randn(8, 256)
+    model(x).sum().backward()
+    opt.step()
+    kept = model(x).sum()  # uses the cached product ...
+    kept.backward(retain_graph=True)
+    opt.step()  # ... which this rewire overwrites
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        kept.backward()

@@ -1,0 +1,201 @@
+"""Exact unstructured top-k masks on the CPU in about one pass per step (numba).
+
+SEARCH rewires every step (paper section 3.1), and between two optimizer steps the threshold
+of the top ``k`` magnitudes moves by a few ranks only. :class:`BandTopk` keeps two edges
+``lo <= hi`` a few ranks either side of it. Each step one vectorized pass over the layer puts
+every weight with ``|w| > hi`` in the mask, every weight with ``|w| < lo`` out of it, and
+counts the former; the candidates in between (about 0.1 % of the layer) are gathered and
+ranked, and the top ``k - #above`` of them join the mask. That is the exact top ``k`` whenever
+``#above <= k <= #above + #candidates``; when the threshold has left the band the edges are
+recomputed exactly (:func:`weightscope.kernels._common.kth_largest`) and the pass repeated.
+
+The kernels (:mod:`weightscope.sparse._band_kernels`) need numba (``pip install
+"weightscope[fast]"``) and CPU float32/float64 tensors; anything else goes to
+:class:`~weightscope.sparse.fast_topk.TopkTracker` (pure torch, also on CUDA). The result is
+identical to :func:`weightscope.kernels.mask_topk` (ties: lower flat index wins); a NaN
+magnitude sends the step to that kernel.
+
+Examples
+--------
+>>> import torch
+>>> from weightscope.kernels import mask_topk
+>>> w = torch.randn(300, 400)
+>>> mask, mask_f = torch.zeros(300, 400, dtype=torch.bool), torch.zeros(300, 400)
+>>> tracker = BandTopk(numel=w.numel(), density=0.25)
+>>> for step in range(3):
+...     w += 0.01 * torch.randn(300, 400)
+...     product = tracker.update(w, mask, mask_f)  # mask * w, computed on the way
+...     assert torch.equal(mask, mask_topk(w, 0.25)) and torch.equal(product, mask * w)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from types import ModuleType
+
+import numpy as np
+import torch
+from torch.autograd.graph import increment_version
+
+from weightscope import kernels
+from weightscope.kernels._common import kth_largest
+
+from .fast_topk import TopkTracker
+
+__all__ = ["BandTopk", "numba_available"]
+
+_DTYPES = (torch.float32, torch.float64)
+
+
+def numba_available() -> bool:
+    """True when numba can be imported (the CPU band kernels are then used)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def _band_kernels() -> ModuleType:
+    from . import _band_kernels as module  # imports numba: only when first needed
+
+    return module
+
+
+class BandTopk:
+    """Exact top-``k`` of ``|w|`` for one layer (``k = max(1, round(d * n))``), rewired in place.
+
+    Parameters
+    ----------
+    numel : int
+        Number of weights ``n`` of the layer.
+    density : float
+        Fraction ``d`` in (0, 1] of weights kept.
+    band : float, default 0.0002
+        Candidate ranks kept on each side of the threshold, as a fraction of ``n`` (at least 16).
+
+    Notes
+    -----
+    Keeps room for ``8 h + 4096`` candidate indices. ``rebuilds`` counts the steps whose
+    edges had to be recomputed and ``fallbacks`` those sent to
+    :func:`~weightscope.kernels.mask_topk` (NaN weights, or more tied magnitudes at the
+    threshold than that room); both are for tests and benchmarks. Inputs the kernels do not
+    take use a :class:`TopkTracker`.
+    """
+
+    def __init__(self, numel: int, density: float, band: float = 0.0002) -> None:
+        self.n = numel
+        self.density = density
+        self.k = min(numel, max(1, round(density * numel)))
+        self.h = max(16, round(band * numel))
+        self.rebuilds = 0
+        self.fallbacks = 0
+        self._edges: tuple[float, float] | None = None
+        self._idx = torch.empty(min(numel, 8 * self.h + 4096), dtype=torch.int64)
+        self._flags = np.empty(numel, dtype=np.uint8)
+        self._product = torch.empty(0)
+        self._mask_version: int | None = None
+        self._torch: TopkTracker | None = None
+
+    def update(
+        self, w: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor
+    ) -> torch.Tensor | None:
+        """Write the exact top-``k`` mask of ``|w|`` into ``mask`` (bool) and ``mask_f`` (float).
+
+        Both must have ``w``'s shape; ``mask_f`` holds 1.0 / 0.0 in ``w``'s dtype. Every
+        element of both is set, whatever they held before.
+
+        Returns ``mask * w`` when the kernels computed it on the way, else None. The product
+        lives in a buffer of this tracker that the next call overwrites (and marks modified,
+        so autograd refuses a backward pass through a graph that still uses the old values).
+        """
+        if not _fits(w, mask, mask_f):
+            if self._torch is None:
+                self._torch = TopkTracker(self.n, self.density)
+            self._torch.update(w, mask, mask_f)
+            return None
+        with torch.no_grad():
+            w = w.detach()
+            if self._product.shape != w.shape or self._product.dtype != w.dtype:
+                self._product = torch.empty_like(w)
+            m, mf = mask.view(-1).view(torch.uint8).numpy(), mask_f.view(-1).numpy()
+            ones = self.k if mask._version == self._mask_version else None  # exact after a step
+            done = self._rewire(w.view(-1).numpy(), m, mf, self._product.view(-1).numpy(), ones)
+            if not done:
+                self.fallbacks += 1
+                self._edges = None
+                full = kernels.mask_topk(w, self.density)
+                mask.copy_(full)
+                mask_f.copy_(full)
+            for written in (mask, mask_f, self._product):  # through numpy: tell torch
+                increment_version(written)
+            self._mask_version = mask._version
+        return self._product if done else None
+
+    def _rewire(
+        self, flat: np.ndarray, m: np.ndarray, mf: np.ndarray, product: np.ndarray,
+        ones: int | None,
+    ) -> bool:
+        """Classify, collect and select; retry once with exact edges. False: use the kernel.
+
+        ``ones`` is the number of ones in ``m`` if known.
+        """
+        kern = _band_kernels()
+        if ones is None:
+            ones = kern.count_ones(m)
+        for attempt in range(2):
+            if self._edges is None or attempt:
+                self._edges = self._exact_edges(torch.from_numpy(flat), widen=attempt > 0)
+            lo, hi = self._edges
+            out = self._idx.numpy()
+            kern.classify(flat, m, self._flags, product, lo, hi)
+            count, cand_ones, delta, nan = kern.collect(flat, m, mf, self._flags, lo, hi, out)
+            if nan:
+                return False
+            ones += delta
+            need = self.k - (ones - cand_ones)  # k minus the weights above `hi`
+            if 0 <= need <= count <= out.shape[0]:
+                ranked = kern.select(flat, m, mf, product, out[:count], need)
+                self._edges = self._next_edges(ranked, need, lo, hi)
+                return True
+        return False  # even the exact edges hold more tied candidates than `out`
+
+    def _next_edges(
+        self, ranked: np.ndarray, need: int, lo: float, hi: float
+    ) -> tuple[float, float]:
+        """Edges ``h`` ranks either side of the new threshold.
+
+        The threshold lies between ranks ``need`` and ``need + 1`` of the candidates
+        ``ranked`` (largest first). Beyond the candidates the edges are extrapolated at the
+        band's mean spacing; any edges are safe, since the next step checks them.
+        """
+        c, h = ranked.shape[0], self.h
+        spacing = (hi - lo) / (c + 1) if lo >= 0 and math.isfinite(hi) else 0.0
+        if need - 1 - h >= 0:
+            hi = float(ranked[need - 1 - h])
+        else:
+            hi += (h + 1 - need) * spacing
+        if need + h < c:
+            lo = float(ranked[need + h])
+        else:
+            lo = max(0.0, lo - (need + h + 1 - c) * spacing)
+        return lo, hi
+
+    def _exact_edges(self, flat: torch.Tensor, widen: bool) -> tuple[float, float]:
+        """The ``(k + h)``-th and ``(k - h)``-th largest magnitudes (NaN ranks lowest).
+
+        ``widen`` (the threshold left the band) first doubles ``h``, up to ``n / 16``.
+        """
+        self.rebuilds += 1
+        if widen:
+            self.h = max(self.h, min(2 * self.h, self.n // 16))
+            self._idx = torch.empty(min(self.n, 8 * self.h + 4096), dtype=torch.int64)
+        hi = float(kth_largest(flat, self.k - self.h)) if self.k > self.h else math.inf
+        lo = float(kth_largest(flat, self.k + self.h)) if self.k + self.h <= self.n else -1.0
+        return lo, hi
+
+
+def _fits(w: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor) -> bool:
+    """Whether the numba kernels take these tensors (CPU, float32/64, contiguous)."""
+    return (
+        w.device.type == "cpu" and w.dtype in _DTYPES and mask_f.dtype == w.dtype
+        and w.is_contiguous() and mask.is_contiguous() and mask_f.is_contiguous()
+        and numba_available()
+    )
