@@ -13,7 +13,11 @@ their ratios:
 and the writer's sustained MB/s next to a raw sequential write of the same bytes
 (target >= 60 %).
 
-Run:  python bench/recorder.py [--steps 300] [--reps 3]
+Runs are written to a temporary directory under ``--dir`` (default: the current directory,
+where runs usually go; creating files costs twice as much in this machine's /tmp, which holds
+many entries, and the writer creates one file per chunk).
+
+Run:  python bench/recorder.py [--steps 300] [--reps 3] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -160,15 +164,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--dir", default=".", help="where the temporary runs are written")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    root = Path(tempfile.mkdtemp(prefix="ws-bench-"))
+    root = Path(tempfile.mkdtemp(prefix="ws-bench-", dir=args.dir))
     try:
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
               f"{args.steps} steps x {args.reps} reps (median wall time of whole runs); "
-              f"load average {load}")
+              f"load average {load}; runs in {root.resolve().parent}")
         med = time_configs(args.steps, args.reps, root)
         bare = med["bare"]
         for name, t in med.items():

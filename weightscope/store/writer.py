@@ -34,6 +34,7 @@ from .. import schema
 from ..errors import NotARunError, RunExistsError, RunNotFoundError
 from . import paths
 from .codecs import DEFAULT_COMPRESSION, mask_compressors, weight_compressors
+from .direct import DirectRows
 from .layout import Layout, plan_chunks
 
 __all__ = ["DEFAULT_BUFFER_BYTES", "RunWriter"]
@@ -62,6 +63,8 @@ class RunWriter:
         for name in (schema.W, schema.MASK):
             if name in self._arrays:
                 self._arrays[name] = self._arrays[name].with_config(_DENSE)
+        self._direct = {name: DirectRows.for_array(self._arrays[name])
+                        for name in (schema.W, schema.MASK) if name in self._arrays}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -145,14 +148,19 @@ class RunWriter:
         """Store snapshots ``w`` (shape ``(n, weights)``) taken at ``steps`` from row ``row``."""
         stop = row + len(steps)
         self._ensure_rows([schema.W, schema.STEP, schema.MASK], stop)
-        self._write_blocks(self._arrays[schema.W], row, w)
+        self._write_blocks(schema.W, row, w)
         if mask is not None:
-            self._write_blocks(self._arrays[schema.MASK], row, mask)
+            self._write_blocks(schema.MASK, row, mask)
         self._arrays[schema.STEP][row:stop] = steps
 
-    @staticmethod
-    def _write_blocks(arr: zarr.Array, row: int, values: np.ndarray) -> None:
-        """Write rows in column blocks of a few chunks: bounded encoding memory."""
+    def _write_blocks(self, name: str, row: int, values: np.ndarray) -> None:
+        """Write rows: whole chunk rows of local uncompressed arrays straight to chunk files,
+        the rest through zarr in column blocks of a few chunks (bounded encoding memory)."""
+        direct = self._direct.get(name)
+        if direct is not None and direct.covers(row, len(values)):
+            direct.write(row, values)
+            return
+        arr = self._arrays[name]
         block = arr.chunks[1] * _CHUNKS_IN_FLIGHT
         for lo in range(0, values.shape[1], block):
             arr[row:row + len(values), lo:lo + block] = values[:, lo:lo + block]

@@ -1,0 +1,108 @@
+"""Chunk rows written straight to chunk files are byte for byte what zarr writes."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from weightscope.store import Layout, RunWriter, open_run
+from weightscope.store import direct as direct_module
+from weightscope.store.codecs import weight_compressors
+from weightscope.store.direct import DirectRows
+
+
+def _array(root: Path, name: str, shape: tuple[int, int], chunks: tuple[int, int],
+           compressors: tuple = ()) -> zarr.Array:
+    group = zarr.open_group(root / f"{name}.zarr", mode="w")
+    return group.create_array("w", shape=shape, chunks=chunks, dtype="float32",
+                              fill_value=np.nan, compressors=compressors or None)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes()
+            for p in sorted((root / "w" / "c").rglob("*")) if p.is_file()}
+
+
+@settings(max_examples=25, deadline=None)
+@given(steps=st.sampled_from([1, 2, 4, 16]), width=st.integers(1, 40), n=st.integers(1, 130),
+       rows=st.integers(1, 3), start=st.integers(0, 2), seed=st.integers(0, 1000))
+def test_direct_chunk_files_equal_zarrs(tmp_path_factory: pytest.TempPathFactory, steps: int,
+                                        width: int, n: int, rows: int, start: int,
+                                        seed: int) -> None:
+    root = tmp_path_factory.mktemp("direct")
+    shape, chunks = ((start + rows + 1) * steps, n), (steps, min(width, n))
+    values = np.random.default_rng(seed).standard_normal((rows * steps, n)).astype(np.float32)
+    values[0, 0] = -0.0
+    ours, theirs = _array(root, "ours", shape, chunks), _array(root, "theirs", shape, chunks)
+    writer = DirectRows.for_array(ours)
+    assert writer is not None and writer.covers(start * steps, rows * steps)
+    writer.write(start * steps, values)
+    theirs[start * steps:(start + rows) * steps] = values
+    assert _files(root / "ours.zarr") == _files(root / "theirs.zarr")
+    np.testing.assert_array_equal(ours[:], theirs[:])
+
+
+def test_direct_rows_only_take_local_uncompressed_2d_arrays(tmp_path: Path) -> None:
+    assert DirectRows.for_array(_array(tmp_path, "a", (4, 8), (2, 4))) is not None
+    lz4 = _array(tmp_path, "b", (4, 8), (2, 4), weight_compressors("lz4"))
+    assert DirectRows.for_array(lz4) is None
+    memory = zarr.open_group(zarr.storage.MemoryStore(), mode="w")
+    assert DirectRows.for_array(memory.create_array("w", shape=(4, 8), chunks=(2, 4),
+                                                    dtype="float32")) is None
+    flat = zarr.open_group(tmp_path / "c.zarr", mode="w").create_array(
+        "w", shape=(8,), chunks=(4,), dtype="float32")
+    assert DirectRows.for_array(flat) is None
+
+
+def test_covers_only_whole_chunk_rows_inside_the_array(tmp_path: Path) -> None:
+    rows = DirectRows.for_array(_array(tmp_path, "a", (8, 8), (4, 4)))
+    assert rows is not None
+    assert rows.covers(0, 4) and rows.covers(4, 4) and rows.covers(0, 8)
+    assert not rows.covers(2, 4) and not rows.covers(0, 3) and not rows.covers(4, 8)
+
+
+def test_a_failed_chunk_write_raises_and_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    array = _array(tmp_path, "a", (4, 8), (2, 4))
+    rows = DirectRows.for_array(array)
+    assert rows is not None
+    rows.write(0, np.ones((2, 8), np.float32))
+    before = _files(tmp_path / "a.zarr")
+
+    def disk_full(fd: int, buffers: list) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(direct_module.os, "writev", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        rows.write(0, np.zeros((2, 8), np.float32))
+    assert _files(tmp_path / "a.zarr") == before  # old chunks intact, no *.partial left
+    np.testing.assert_array_equal(array[0:2], np.ones((2, 8), np.float32))
+
+
+def test_run_writer_mixes_direct_rows_and_zarrs_partial_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = 50
+    layout = Layout.build(["w"], [(n,)], [None])
+    wr = RunWriter.create(tmp_path / "r.zarr", layout, attrs={"every": 1},
+                          buffer_bytes=2 * 4 * n * 4)  # 4 snapshots per chunk row
+    assert wr.chunk_steps == 4
+    calls: list[int] = []
+    original = DirectRows.write
+    monkeypatch.setattr(DirectRows, "write",
+                        lambda self, row, values: (calls.append(row), original(self, row, values)))
+    data = np.random.default_rng(0).standard_normal((11, n)).astype(np.float32)
+    wr.write_snapshots(0, np.arange(4), data[0:4])  # whole chunk row: direct
+    wr.write_snapshots(4, np.arange(4, 6), data[4:6])  # partial: zarr
+    wr.write_snapshots(6, np.arange(6, 8), data[6:8])  # completes that row: zarr
+    wr.write_snapshots(8, np.arange(8, 11), data[8:11])  # partial: zarr
+    wr.commit(valid_steps=11, valid_iterations=0)
+    assert calls == [0]
+    np.testing.assert_array_equal(open_run(tmp_path / "r.zarr")["w"].values, data)
