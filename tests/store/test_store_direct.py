@@ -31,19 +31,20 @@ def _files(root: Path) -> dict[str, bytes]:
 
 @settings(max_examples=25, deadline=None)
 @given(steps=st.sampled_from([1, 2, 4, 16]), width=st.integers(1, 40), n=st.integers(1, 130),
-       rows=st.integers(1, 3), start=st.integers(0, 2), seed=st.integers(0, 1000))
+       rows=st.integers(1, 40), start=st.integers(0, 2), seed=st.integers(0, 1000))
 def test_direct_chunk_files_equal_zarrs(tmp_path_factory: pytest.TempPathFactory, steps: int,
                                         width: int, n: int, rows: int, start: int,
                                         seed: int) -> None:
     root = tmp_path_factory.mktemp("direct")
-    shape, chunks = ((start + rows + 1) * steps, n), (steps, min(width, n))
-    values = np.random.default_rng(seed).standard_normal((rows * steps, n)).astype(np.float32)
+    shape, chunks = (start * steps + rows + steps, n), (steps, min(width, n))
+    values = np.random.default_rng(seed).standard_normal((rows, n)).astype(np.float32)
     values[0, 0] = -0.0
     ours, theirs = _array(root, "ours", shape, chunks), _array(root, "theirs", shape, chunks)
+    theirs = theirs.with_config({"write_empty_chunks": True})  # the writer's setting
     writer = DirectRows.for_array(ours)
-    assert writer is not None and writer.covers(start * steps, rows * steps)
-    writer.write(start * steps, values)
-    theirs[start * steps:(start + rows) * steps] = values
+    assert writer is not None and writer.covers(start * steps, rows)
+    writer.write(start * steps, values)  # whole chunk rows, then a partial one if any
+    theirs[start * steps:start * steps + rows] = values
     assert _files(root / "ours.zarr") == _files(root / "theirs.zarr")
     np.testing.assert_array_equal(ours[:], theirs[:])
 
@@ -63,8 +64,8 @@ def test_direct_rows_only_take_local_uncompressed_2d_arrays(tmp_path: Path) -> N
 def test_covers_only_whole_chunk_rows_inside_the_array(tmp_path: Path) -> None:
     rows = DirectRows.for_array(_array(tmp_path, "a", (8, 8), (4, 4)))
     assert rows is not None
-    assert rows.covers(0, 4) and rows.covers(4, 4) and rows.covers(0, 8)
-    assert not rows.covers(2, 4) and not rows.covers(0, 3) and not rows.covers(4, 8)
+    assert rows.covers(0, 4) and rows.covers(4, 4) and rows.covers(0, 8) and rows.covers(0, 3)
+    assert not rows.covers(2, 4) and not rows.covers(4, 8) and not rows.covers(0, 0)
 
 
 def test_a_failed_chunk_write_raises_and_leaves_no_partial_file(
@@ -100,9 +101,9 @@ def test_run_writer_mixes_direct_rows_and_zarrs_partial_rows(
                         lambda self, row, values: (calls.append(row), original(self, row, values)))
     data = np.random.default_rng(0).standard_normal((11, n)).astype(np.float32)
     wr.write_snapshots(0, np.arange(4), data[0:4])  # whole chunk row: direct
-    wr.write_snapshots(4, np.arange(4, 6), data[4:6])  # partial: zarr
+    wr.write_snapshots(4, np.arange(4, 6), data[4:6])  # starts a chunk row: direct
     wr.write_snapshots(6, np.arange(6, 8), data[6:8])  # completes that row: zarr
-    wr.write_snapshots(8, np.arange(8, 11), data[8:11])  # partial: zarr
+    wr.write_snapshots(8, np.arange(8, 11), data[8:11])  # starts a chunk row: direct
     wr.commit(valid_steps=11, valid_iterations=0)
-    assert calls == [0]
+    assert calls == [0, 4, 8]
     np.testing.assert_array_equal(open_run(tmp_path / "r.zarr")["w"].values, data)

@@ -1,15 +1,16 @@
 """Whole chunk rows of an uncompressed array written straight to chunk files (local stores).
 
 The writer's hot path stores ``chunk_steps`` snapshots at a time: every chunk of that chunk
-row is new and complete, so its bytes are just the rows' slices of the snapshot block, in C
-order, padded with the fill value past the array's edge. For an uncompressed array in a
+row is new, so its bytes are just the rows' slices of the snapshot block, in C order, padded
+with the fill value past the array's edge (and with fill rows below a partial chunk row, as
+when a run is flushed or closed). For an uncompressed array in a
 local directory (zarr's ``LocalStore``, chunks encoded by a single little-endian
 ``BytesCodec``) :class:`DirectRows` writes those bytes with one ``os.writev`` per chunk (no
 copy into a contiguous chunk, no codec pipeline, no event loop), two chunk files at a time,
 each into a temporary file that is then renamed over the chunk key, like ``LocalStore``
 does: the result is byte for byte what zarr writes, and a crash leaves either the old chunk
-or the new one. Everything else
-(partial chunk rows, compressed arrays, object stores) goes through zarr.
+or the new one. Everything else (rows that continue a chunk row already partly written,
+compressed arrays, object stores) goes through zarr.
 
 Examples
 --------
@@ -77,23 +78,27 @@ class DirectRows:
         return cls(array, Path(store.root) / array.store_path.path)
 
     def covers(self, row: int, n_rows: int) -> bool:
-        """Whether rows ``row : row + n_rows`` are whole chunk rows inside the array."""
-        steps = self.chunks[0]
-        return row % steps == 0 and n_rows % steps == 0 and row + n_rows <= self.array.shape[0]
+        """Whether rows ``row : row + n_rows`` start a chunk row and fit in the array."""
+        return row % self.chunks[0] == 0 and 0 < n_rows and row + n_rows <= self.array.shape[0]
 
     def write(self, row: int, values: np.ndarray) -> None:
-        """Store ``values`` (C-contiguous, shape ``(k * chunk_steps, array width)``) at ``row``."""
+        """Store ``values`` (shape ``(rows, array width)``) at ``row``, a chunk row's start.
+
+        The chunks of the last chunk row are completed with fill-value rows: what zarr
+        writes into a new chunk row (the rows after ``values`` hold no data yet).
+        """
         steps, width = self.chunks
         values = np.ascontiguousarray(values, dtype=self.array.dtype)
         n = values.shape[1]
         jobs = []
-        for i in range(len(values) // steps):
+        for i in range(-(-len(values) // steps)):
             block = values[i * steps:(i + 1) * steps]
             folder = self.root / self._key(row // steps + i, 0).rpartition("/")[0]
             folder.mkdir(parents=True, exist_ok=True)
             for j, lo in enumerate(range(0, n, width)):
                 pad = self._fill_row[: max(0, lo + width - n)]
                 parts = [piece for r in block for piece in (r[lo:lo + width], pad) if piece.size]
+                parts += [self._fill_row] * (steps - len(block))
                 jobs.append((self.root / self._key(row // steps + i, j), parts))
         for _ in _pool().map(lambda job: self._put(*job), jobs):  # re-raises a failure
             pass
