@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -100,8 +100,10 @@ class DirectRows:
                 parts = [piece for r in block for piece in (r[lo:lo + width], pad) if piece.size]
                 parts += [self._fill_row] * (steps - len(block))
                 jobs.append((self.root / self._key(row // steps + i, j), parts))
-        for _ in _pool().map(lambda job: self._put(*job), jobs):  # re-raises a failure
-            pass
+        futures = [_pool().submit(self._put, *job) for job in jobs]
+        wait(futures)  # all settled (a failed one cleaned up) before a failure is raised
+        for future in futures:
+            future.result()
 
     def _key(self, i: int, j: int) -> str:
         return self.array.metadata.encode_chunk_key((i, j))
