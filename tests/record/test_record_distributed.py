@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from contextlib import contextmanager
 
 import numpy as np
@@ -28,11 +29,29 @@ def _threads(n):
         torch.set_num_threads(old)
 
 
+def _spawn(worker, out, *args) -> None:
+    """``mp.spawn`` 2 ranks; once more if a rank died by a signal (not by an exception).
+
+    About one full-suite run in 20 loses a rank to SIGABRT inside gloo's setup or teardown
+    (seen with both the DDP and the FSDP2 worker, never reproduced alone); a Python
+    exception in a worker is never retried.
+    """
+    for attempt in range(2):
+        try:
+            mp.spawn(worker, args=(2, str(out / "pg"), str(out), *args), nprocs=2)
+            return
+        except mp.ProcessExitedException:
+            if attempt:
+                raise
+            shutil.rmtree(out)  # the half-written runs and the stale rendezvous file
+            out.mkdir()
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """The DDP run (2 processes) and the single-process runs it is compared with."""
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(ddp_record, args=(2, str(out / "pg"), str(out), STEPS, EVERY), nprocs=2)
+    _spawn(ddp_record, out, STEPS, EVERY)
     with _threads(1):  # as in the workers: with 2 threads the CPU kernels reduce differently
         single_record(out / "accum.zarr", STEPS, EVERY, halves=2)
         single_record(out / "full.zarr", STEPS, EVERY, halves=1)
@@ -157,7 +176,7 @@ def fsdp_runs(tmp_path_factory):
     """A run of a model sharded with FSDP2 on 2 processes, and one process's replay."""
     pytest.importorskip("torch.distributed.fsdp")
     out = tmp_path_factory.mktemp("fsdp")
-    mp.spawn(fsdp_record, args=(2, str(out / "pg"), str(out), STEPS, EVERY), nprocs=2)
+    _spawn(fsdp_record, out, STEPS, EVERY)
     with _threads(1):
         single_record(out / "accum.zarr", STEPS, EVERY, halves=2, checkpoint_at=STEPS - 1)
     reports = [json.loads((out / f"report{r}.json").read_text()) for r in (0, 1)]
