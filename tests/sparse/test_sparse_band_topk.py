@@ -209,3 +209,16 @@ def test_a_graph_kept_across_a_rewire_is_refused_not_silently_wrong() -> None:
     opt.step()  # ... which this rewire overwrites
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         kept.backward()
+
+
+def test_unloadable_kernels_mean_the_torch_tracker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(band_topk, "_band_kernels", lambda: None)  # e.g. no writable cache
+    assert not band_topk.numba_available()
+    model = nn.Sequential(nn.Linear(256, 256))
+    sp = sparsify(model, 0.1, method=Search())
+    assert isinstance(sp.topk_tracker(model[0]), TopkTracker)
+    tracker = BandTopk(64 * 64, 0.25)  # built directly: hands everything to the torch tracker
+    w = torch.randn(64, 64)
+    mask, mask_f = torch.zeros(64, 64, dtype=torch.bool), torch.zeros(64, 64)
+    assert tracker.update(w, mask, mask_f) is None
+    assert torch.equal(mask, mask_topk(w, 0.25))

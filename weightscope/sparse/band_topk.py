@@ -30,9 +30,11 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 from types import ModuleType
+from typing import cast
 
 import numpy as np
 import torch
@@ -49,13 +51,23 @@ _DTYPES = (torch.float32, torch.float64)
 
 
 def numba_available() -> bool:
-    """True when numba can be imported (the CPU band kernels are then used)."""
-    return importlib.util.find_spec("numba") is not None
+    """True when the numba kernels load (the CPU band tracker is then used).
+
+    The first call imports numba (about half a second); any failure to load it (no numba,
+    an incompatible numpy, no writable cache directory) means False: the pure-torch
+    tracker is used instead.
+    """
+    return _band_kernels() is not None
 
 
-def _band_kernels() -> ModuleType:
-    from . import _band_kernels as module  # imports numba: only when first needed
-
+@functools.cache
+def _band_kernels() -> ModuleType | None:
+    if importlib.util.find_spec("numba") is None:
+        return None
+    try:
+        from . import _band_kernels as module
+    except Exception:  # numba present but unusable here: fall back, do not fail training
+        return None
     return module
 
 
@@ -137,7 +149,7 @@ class BandTopk:
 
         ``ones`` is the number of ones in ``m`` if known.
         """
-        kern = _band_kernels()
+        kern = cast(ModuleType, _band_kernels())  # loaded: _fits() checked
         if ones is None:
             ones = kern.count_ones(m)
         for attempt in range(2):
