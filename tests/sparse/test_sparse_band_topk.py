@@ -222,3 +222,14 @@ def test_unloadable_kernels_mean_the_torch_tracker(monkeypatch: pytest.MonkeyPat
     mask, mask_f = torch.zeros(64, 64, dtype=torch.bool), torch.zeros(64, 64)
     assert tracker.update(w, mask, mask_f) is None
     assert torch.equal(mask, mask_topk(w, 0.25))
+
+
+def test_tensor_subclasses_go_to_the_torch_tracker() -> None:
+    class Tagged(torch.Tensor):  # stands for e.g. a sharded DTensor: no .numpy() view
+        pass
+
+    w = torch.randn(32, 32).as_subclass(Tagged)
+    mask, mask_f = torch.zeros(32, 32, dtype=torch.bool), torch.zeros(32, 32)
+    tracker = BandTopk(w.numel(), 0.25)
+    assert tracker.update(w, mask, mask_f) is None and tracker._torch is not None
+    assert torch.equal(mask, mask_topk(w.as_subclass(torch.Tensor), 0.25))

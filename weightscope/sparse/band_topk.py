@@ -205,9 +205,11 @@ class BandTopk:
 
 
 def _fits(w: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor) -> bool:
-    """Whether the numba kernels take these tensors (CPU, float32/64, contiguous)."""
+    """Whether the numba kernels take these tensors: plain (no subclass such as a sharded
+    DTensor), on the CPU, float32/64, contiguous."""
+    plain = all(type(t) is torch.Tensor for t in (w.detach(), mask, mask_f))
     return (
-        w.device.type == "cpu" and w.dtype in _DTYPES and mask_f.dtype == w.dtype
+        plain and w.device.type == "cpu" and w.dtype in _DTYPES and mask_f.dtype == w.dtype
         and w.is_contiguous() and mask.is_contiguous() and mask_f.is_contiguous()
         and numba_available()
     )
