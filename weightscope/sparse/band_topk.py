@@ -85,7 +85,9 @@ class BandTopk:
 
     Notes
     -----
-    Keeps room for ``8 h + 4096`` candidate indices. ``rebuilds`` counts the steps whose
+    Memory: the product ``mask * w`` (one weight-sized buffer, which the forward pass uses
+    instead of computing its own), one byte of flags per weight, and room for ``8 h + 4096``
+    candidate indices. ``rebuilds`` counts the steps whose
     edges had to be recomputed and ``fallbacks`` those sent to
     :func:`~weightscope.kernels.mask_topk` (NaN weights, or more tied magnitudes at the
     threshold than that room); both are for tests and benchmarks. Inputs the kernels do not
