@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from weightscope import schema
 from weightscope.errors import NotARunError, RunExistsError, RunNotFoundError, SchemaError
 from weightscope.store import Layout, RunWriter, open_run, plan_chunks
+from weightscope.store.layout import MAX_CHUNK_STEPS
 
 
 def _layout() -> Layout:
@@ -116,7 +117,7 @@ def test_memory_url_round_trip():
 @given(n=st.integers(1, 10**9), budget=st.integers(1, 2**34))
 def test_plan_chunks_properties(n, budget):
     steps, weights = plan_chunks(n, budget)
-    assert 1 <= steps <= 256 and steps & (steps - 1) == 0
+    assert 1 <= steps <= MAX_CHUNK_STEPS and steps & (steps - 1) == 0
     assert 1 <= weights <= n
     assert steps == 1 or 2 * steps * n * 4 <= budget  # two chunk rows fit the buffer
     n_chunks = -(-n // weights)
