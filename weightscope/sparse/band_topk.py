@@ -4,7 +4,7 @@ SEARCH rewires every step (paper section 3.1), and between two optimizer steps t
 of the top ``k`` magnitudes moves by a few ranks only. :class:`BandTopk` keeps two edges
 ``lo <= hi`` a few ranks either side of it. Each step one vectorized pass over the layer puts
 every weight with ``|w| > hi`` in the mask, every weight with ``|w| < lo`` out of it, and
-counts the former; the candidates in between (about 0.1 % of the layer) are gathered and
+counts the former; the candidates in between (a few in 10 000 weights) are gathered and
 ranked, and the top ``k - #above`` of them join the mask. That is the exact top ``k`` whenever
 ``#above <= k <= #above + #candidates``; when the threshold has left the band the edges are
 recomputed exactly (:func:`weightscope.kernels._common.kth_largest`) and the pass repeated.
@@ -85,13 +85,12 @@ class BandTopk:
 
     Notes
     -----
-    Memory: the product ``mask * w`` (one weight-sized buffer, which the forward pass uses
-    instead of computing its own), one byte of flags per weight, and room for ``8 h + 4096``
-    candidate indices. ``rebuilds`` counts the steps whose
-    edges had to be recomputed and ``fallbacks`` those sent to
-    :func:`~weightscope.kernels.mask_topk` (NaN weights, or more tied magnitudes at the
-    threshold than that room); both are for tests and benchmarks. Inputs the kernels do not
-    take use a :class:`TopkTracker`.
+    Memory on the kernels' path: the product ``mask * w`` (one weight-sized buffer, which the
+    forward pass uses instead of computing its own), one byte of flags per weight, and room
+    for ``8 h + 4096`` candidate indices. ``rebuilds`` counts the steps whose edges had to be
+    recomputed and ``fallbacks`` those sent to :func:`~weightscope.kernels.mask_topk` (NaN
+    weights, or more tied magnitudes at the threshold than that room); both are for tests and
+    benchmarks. Inputs the kernels do not take use a :class:`TopkTracker`.
     """
 
     def __init__(self, numel: int, density: float, band: float = 0.0002) -> None:
@@ -103,7 +102,7 @@ class BandTopk:
         self.fallbacks = 0
         self._edges: tuple[float, float] | None = None
         self._idx = torch.empty(min(numel, 8 * self.h + 4096), dtype=torch.int64)
-        self._flags = np.empty(numel, dtype=np.uint8)
+        self._flags = np.empty(0, dtype=np.uint8)  # allocated on the kernels' first use
         self._product = torch.empty(0)
         self._mask_version: int | None = None
         self._torch: TopkTracker | None = None
@@ -129,6 +128,7 @@ class BandTopk:
             w = w.detach()
             if self._product.shape != w.shape or self._product.dtype != w.dtype:
                 self._product = torch.empty_like(w)
+                self._flags = np.empty(self.n, dtype=np.uint8)
             m, mf = mask.view(-1).view(torch.uint8).numpy(), mask_f.view(-1).numpy()
             ones = self.k if mask._version == self._mask_version else None  # exact after a step
             done = self._rewire(w.view(-1).numpy(), m, mf, self._product.view(-1).numpy(), ones)
