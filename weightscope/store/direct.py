@@ -3,14 +3,14 @@
 The writer's hot path stores ``chunk_steps`` snapshots at a time: every chunk of that chunk
 row is new, so its bytes are just the rows' slices of the snapshot block, in C order, padded
 with the fill value past the array's edge (and with fill rows below a partial chunk row, as
-when a run is flushed or closed). For an uncompressed array in a
-local directory (zarr's ``LocalStore``, chunks encoded by a single little-endian
-``BytesCodec``) :class:`DirectRows` writes those bytes with one ``os.writev`` per chunk (no
-copy into a contiguous chunk, no codec pipeline, no event loop), two chunk files at a time,
-each into a temporary file that is then renamed over the chunk key, like ``LocalStore``
-does: the result is byte for byte what zarr writes, and a crash leaves either the old chunk
-or the new one. Everything else (rows that continue a chunk row already partly written,
-compressed arrays, object stores) goes through zarr.
+when a run is flushed or closed). For an uncompressed array in a local directory (zarr's
+``LocalStore``, chunks encoded by a single little-endian ``BytesCodec``) :class:`DirectRows`
+writes those bytes with one ``os.writev`` per chunk (no copy into a contiguous chunk, no codec
+pipeline, no event loop), two chunk files at a time, each into a temporary file that is then
+renamed over the chunk key, like ``LocalStore`` does: the result is byte for byte what zarr
+writes, and a crash leaves either the old chunk or the new one. Everything else (rows that
+continue a chunk row already partly written, compressed arrays, object stores) goes through
+zarr.
 
 Examples
 --------
@@ -53,7 +53,7 @@ def _pool() -> ThreadPoolExecutor:
 
 
 class DirectRows:
-    """Writes whole chunk rows of one 2-D zarr array as chunk files (see the module docstring).
+    """Writes new chunk rows of one 2-D zarr array as chunk files (see the module docstring).
 
     Build it with :meth:`for_array`, which returns None when the array does not qualify.
     """
