@@ -41,7 +41,7 @@ import torch
 from torch.autograd.graph import increment_version
 
 from weightscope import kernels
-from weightscope.kernels._common import kth_largest
+from weightscope.kernels._common import keep_count, kth_largest
 
 from .fast_topk import TopkTracker
 
@@ -96,7 +96,7 @@ class BandTopk:
     def __init__(self, numel: int, density: float, band: float = 0.0002) -> None:
         self.n = numel
         self.density = density
-        self.k = min(numel, max(1, round(density * numel)))
+        self.k = keep_count(density, numel)
         self.h = max(16, round(band * numel))
         self.rebuilds = 0
         self.fallbacks = 0

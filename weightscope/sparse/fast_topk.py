@@ -40,6 +40,7 @@ import math
 import torch
 
 from weightscope import kernels
+from weightscope.kernels._common import keep_count
 
 __all__ = ["TopkTracker"]
 
@@ -67,7 +68,7 @@ class TopkTracker:
 
     def __init__(self, numel: int, density: float, band: float = 0.0025) -> None:
         self.n = numel
-        self.k = min(numel, max(1, round(density * numel)))
+        self.k = keep_count(density, numel)
         self.half_band = max(64, round(band * numel))
         self.rebuilds = 0
         self.repairs = 0
