@@ -124,3 +124,28 @@ def test_plan_chunks_properties(n, budget):
     assert n_chunks * weights - n < n_chunks  # chunks split the snapshot evenly: no padding
     assert weights * steps * 4 <= 2 * 8 * 2**20 or weights <= 4096
     assert weights <= 16384 * max(1, 4 // steps) * 1.01 + 1
+
+
+@given(
+    sizes=st.lists(st.tuples(st.integers(0, 40), st.booleans()), min_size=1, max_size=6),
+    data=st.data(),
+)
+def test_layout_coordinates_of_any_weight_range_match_a_loop(sizes, data):
+    names, shapes, indices = [], [], []
+    for i, (numel, sampled) in enumerate(sizes):
+        names.append(f"p{i}.weight")
+        shapes.append((numel,))
+        indices.append(sorted(data.draw(st.sets(st.integers(0, max(numel - 1, 0)),
+                                                max_size=numel))) if sampled and numel else None)
+    lay = Layout.build(names, shapes, indices)
+    pid, idx = [], []  # oracle: one weight at a time
+    for i, (numel, _) in enumerate(sizes):
+        recorded = range(numel) if lay.indices[i] is None else lay.indices[i]
+        pid += [i] * len(recorded)
+        idx += list(recorded)
+    lo = data.draw(st.integers(0, lay.n_weights))
+    hi = data.draw(st.integers(lo, lay.n_weights))
+    assert lay.param_id(lo, hi).dtype == np.int32 and lay.index(lo, hi).dtype == np.int64
+    assert lay.param_id(lo, hi).tolist() == pid[lo:hi]
+    assert lay.index(lo, hi).tolist() == idx[lo:hi]
+    assert lay.param_id().tolist() == pid and lay.index().tolist() == idx

@@ -5,7 +5,9 @@ compressor saves only about a tenth of the bytes (``bench/codecs.py``), while it
 competes with training on small machines. The Recorder therefore stores weights uncompressed
 by default; ``"lz4"`` (blosc lz4, byte shuffle, level 1) and ``"zstd"`` (blosc zstd level 1,
 bit shuffle: the best ratio) trade CPU for bytes. Masks always use lz4: booleans compress
-extremely well.
+extremely well, and so do the integer coordinates ``param_id`` / ``index`` (runs of
+consecutive integers): blosc lz4 with byte shuffle writes the 22 MB of a 1.86 M-weight model's
+coordinates in ~20 ms as 0.1 MB (zarr's default zstd: ~40 ms, 2 MB).
 
 Examples
 --------
@@ -21,7 +23,13 @@ from zarr.codecs import BloscCodec, BloscShuffle
 
 from ..errors import ConfigError
 
-__all__ = ["COMPRESSIONS", "DEFAULT_COMPRESSION", "mask_compressors", "weight_compressors"]
+__all__ = [
+    "COMPRESSIONS",
+    "DEFAULT_COMPRESSION",
+    "coordinate_compressors",
+    "mask_compressors",
+    "weight_compressors",
+]
 
 COMPRESSIONS = ("none", "lz4", "zstd")
 DEFAULT_COMPRESSION = "none"
@@ -43,3 +51,8 @@ def weight_compressors(name: str = DEFAULT_COMPRESSION) -> tuple[BloscCodec, ...
 def mask_compressors() -> tuple[BloscCodec, ...]:
     """The codecs of the boolean ``mask`` array."""
     return (BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.noshuffle, typesize=1),)
+
+
+def coordinate_compressors(typesize: int) -> tuple[BloscCodec, ...]:
+    """The codecs of the integer ``param_id`` / ``index`` coordinates (``typesize`` bytes)."""
+    return (BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.shuffle, typesize=typesize),)

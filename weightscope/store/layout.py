@@ -108,21 +108,22 @@ class Layout:
 
     def param_id(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
         """The ``param_id`` coordinate over weights ``[lo, hi)``."""
-        hi = self.n_weights if hi is None else hi
-        return (np.searchsorted(self.offsets, np.arange(lo, hi), side="right") - 1).astype(
-            np.int32)
+        parts = [np.full(b - a, i, dtype=np.int32) for i, a, b in self._segments(lo, hi)]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int32)
 
     def index(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
         """The ``index`` coordinate (flat index inside its parameter) over weights ``[lo, hi)``."""
-        hi = self.n_weights if hi is None else hi
-        pid = self.param_id(lo, hi).astype(np.int64)
-        local = np.arange(lo, hi, dtype=np.int64) - self.offsets[pid]
-        out = local.copy()
-        for i in np.unique(pid):
-            if self.indices[i] is not None:
-                sel = pid == i
-                out[sel] = self.indices[i][local[sel]]
-        return out
+        parts = [np.arange(a, b, dtype=np.int64) if self.indices[i] is None
+                 else self.indices[i][a:b] for i, a, b in self._segments(lo, hi)]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+    def _segments(self, lo: int, hi: int | None) -> list[tuple[int, int, int]]:
+        """``(parameter, start, stop)``: the recorded positions ``[start, stop)`` of each
+        parameter (counted inside that parameter) that fall in weights ``[lo, hi)``."""
+        off = self.offsets
+        hi = int(off[-1]) if hi is None else hi
+        return [(i, max(lo, int(off[i])) - int(off[i]), min(hi, int(off[i + 1])) - int(off[i]))
+                for i in range(len(self.names)) if max(lo, off[i]) < min(hi, off[i + 1])]
 
 
 def plan_chunks(n_weights: int, buffer_bytes: int, itemsize: int = 4) -> tuple[int, int]:

@@ -33,7 +33,12 @@ import zarr
 from .. import schema
 from ..errors import NotARunError, RunExistsError, RunNotFoundError
 from . import paths
-from .codecs import DEFAULT_COMPRESSION, mask_compressors, weight_compressors
+from .codecs import (
+    DEFAULT_COMPRESSION,
+    coordinate_compressors,
+    mask_compressors,
+    weight_compressors,
+)
 from .direct import DirectRows
 from .layout import Layout, plan_chunks
 
@@ -277,8 +282,10 @@ def _create_weight_arrays(group: zarr.Group, layout: Layout, chunks: tuple[int, 
                        dimension_names=(schema.PARAM,))
     coord = min(n, max(weights, _COORD_CHUNK))
     pid = group.create_array(schema.PARAM_ID, shape=(n,), chunks=(coord,), dtype="int32",
+                             compressors=coordinate_compressors(4),
                              dimension_names=(schema.WEIGHT,))
     index = group.create_array(schema.INDEX, shape=(n,), chunks=(coord,), dtype="int64",
+                               compressors=coordinate_compressors(8),
                                dimension_names=(schema.WEIGHT,))
     for lo in range(0, n, coord):  # chunk by chunk: no full-size index in memory
         hi = min(lo + coord, n)
