@@ -16,6 +16,7 @@ For one flat layer ``w`` with edges ``lo <= hi``, a step is:
   layer in training): writes the changes to ``m`` and ``mf`` and lists the candidates.
 * :func:`count_ones` - the number of ones in ``m`` (when it was changed from outside).
 * :func:`select` - the top ``need`` candidates (ties: lower index first) into the mask.
+* :func:`sweep` - the three above in one call (one dispatch from Python per layer and step).
 """
 
 from __future__ import annotations
@@ -38,15 +39,16 @@ def classify(
     entries are final once :func:`select` has run).
     """
     lo_, hi_ = w.dtype.type(lo), w.dtype.type(hi)
-    for i in range(w.shape[0]):
+    one, zero = w.dtype.type(1), w.dtype.type(0)
+    for i in range(w.shape[0]):  # bool logic: vectorizes better than uint8 arithmetic
         x = w[i]
         a = abs(x)
-        up = np.uint8(a > hi_)
-        cand = np.uint8(a >= lo_) & np.uint8(a <= hi_)
-        old = m[i]
+        up = a > hi_
+        cand = (a >= lo_) & (a <= hi_)
+        old = m[i] != 0
         new = up | (cand & old)
-        product[i] = x * new
-        flags[i] = cand | (new ^ old) | np.uint8(a != a)
+        product[i] = x * (one if new else zero)  # x * 0.0: -0.0 for negative x, as m * w
+        flags[i] = cand | (new != old) | (a != a)
 
 
 @njit(nogil=True, cache=True)
@@ -117,3 +119,27 @@ def select(
         mf[j] = keep
         product[j] = w[j] * keep
     return vals[order]
+
+
+@njit(nogil=True, cache=True)
+def sweep(
+    w: np.ndarray, m: np.ndarray, mf: np.ndarray, flags: np.ndarray, product: np.ndarray,
+    lo: float, hi: float, out: np.ndarray, k: int, ones: int,
+) -> tuple[int, int, int, np.ndarray]:
+    """:func:`classify`, :func:`collect` and, when the band holds the threshold, :func:`select`.
+
+    ``ones`` is the number of ones in ``m`` before the call and ``k`` the number to keep.
+    Returns ``(status, ones, need, ranked)``: status 0 = done (``m`` holds the top ``k``,
+    ``ranked`` the candidates' magnitudes, largest first, of which the first ``need`` were
+    kept); 1 = the threshold left the band (or more candidates than ``out`` holds): ``m`` holds
+    ``ones`` ones, retry with other edges; 2 = a NaN magnitude was met.
+    """
+    classify(w, m, flags, product, lo, hi)
+    count, cand_ones, delta, nan = collect(w, m, mf, flags, lo, hi, out)
+    ones += delta
+    need = k - (ones - cand_ones)  # k minus the weights above `hi`
+    if nan:
+        return 2, ones, need, np.empty(0, dtype=w.dtype)
+    if 0 <= need <= count <= out.shape[0]:
+        return 0, k, need, select(w, m, mf, product, out[:count], need)
+    return 1, ones, need, np.empty(0, dtype=w.dtype)

@@ -98,6 +98,7 @@ class BandTopk:
         self._product = torch.empty(0)
         self._mask_version: int | None = None
         self._torch: TopkTracker | None = None
+        self._bound: tuple | None = None  # see _views()
 
     def update(
         self, w: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor
@@ -111,29 +112,48 @@ class BandTopk:
         lives in a buffer of this tracker that the next call overwrites (and marks modified,
         so autograd refuses a backward pass through a graph that still uses the old values).
         """
-        if not _fits(w, mask, mask_f):
+        views = self._views(w, mask, mask_f)
+        if views is None:
             if self._torch is None:
                 self._torch = TopkTracker(self.n, self.density)
             self._torch.update(w, mask, mask_f)
             return None
-        with torch.no_grad():
-            w = w.detach()
-            if self._product.shape != w.shape or self._product.dtype != w.dtype:
-                self._product = torch.empty_like(w)
-                self._flags = np.empty(self.n, dtype=np.uint8)
-            m, mf = mask.view(-1).view(torch.uint8).numpy(), mask_f.view(-1).numpy()
-            ones = self.k if mask._version == self._mask_version else None  # exact after a step
-            done = self._rewire(w.view(-1).numpy(), m, mf, self._product.view(-1).numpy(), ones)
-            if not done:
-                self.fallbacks += 1
-                self._edges = None
-                full = kernels.mask_topk(w, self.density)
+        ones = self.k if mask._version == self._mask_version else None  # exact after a step
+        done = self._rewire(*views, ones)
+        if not done:
+            self.fallbacks += 1
+            self._edges = None
+            with torch.no_grad():
+                full = kernels.mask_topk(w.detach(), self.density)
                 mask.copy_(full)
                 mask_f.copy_(full)
-            for written in (mask, mask_f, self._product):  # through numpy: tell torch
-                increment_version(written)
-            self._mask_version = mask._version
+        for written in (mask, mask_f, self._product):  # through numpy: tell torch
+            increment_version(written)
+        self._mask_version = mask._version
         return self._product if done else None
+
+    def _views(
+        self, w: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor
+    ) -> tuple[np.ndarray, ...] | None:
+        """Flat numpy views ``(w, mask as uint8, mask_f, product)`` for the kernels, or None
+        when the kernels do not take these tensors. Kept from call to call while the same
+        tensors (same objects, same memory) come back, as they do in training."""
+        key = (w.data_ptr(), mask.data_ptr(), mask_f.data_ptr())
+        cached = self._bound
+        if (cached is not None and cached[0] is w and cached[1] is mask and cached[2] is mask_f
+                and cached[3] == key):
+            return cached[4]
+        self._bound = None
+        if not _fits(w, mask, mask_f):
+            return None
+        flat = w.detach().view(-1)
+        if self._product.shape != w.shape or self._product.dtype != w.dtype:
+            self._product = torch.empty_like(w, requires_grad=False)
+            self._flags = np.empty(self.n, dtype=np.uint8)
+        views = (flat.numpy(), mask.view(-1).view(torch.uint8).numpy(),
+                 mask_f.view(-1).numpy(), self._product.view(-1).numpy())
+        self._bound = (w, mask, mask_f, key, views)
+        return views
 
     def _rewire(
         self, flat: np.ndarray, m: np.ndarray, mf: np.ndarray, product: np.ndarray,
@@ -150,15 +170,11 @@ class BandTopk:
             if self._edges is None or attempt:
                 self._edges = self._exact_edges(torch.from_numpy(flat), widen=attempt > 0)
             lo, hi = self._edges
-            out = self._idx.numpy()
-            kern.classify(flat, m, self._flags, product, lo, hi)
-            count, cand_ones, delta, nan = kern.collect(flat, m, mf, self._flags, lo, hi, out)
-            if nan:
+            status, ones, need, ranked = kern.sweep(flat, m, mf, self._flags, product, lo, hi,
+                                                    self._idx.numpy(), self.k, ones)
+            if status == 2:  # NaN
                 return False
-            ones += delta
-            need = self.k - (ones - cand_ones)  # k minus the weights above `hi`
-            if 0 <= need <= count <= out.shape[0]:
-                ranked = kern.select(flat, m, mf, product, out[:count], need)
+            if status == 0:
                 self._edges = self._next_edges(ranked, need, lo, hi)
                 return True
         return False  # even the exact edges hold more tied candidates than `out`
