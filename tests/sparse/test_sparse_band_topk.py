@@ -233,3 +233,21 @@ def test_tensor_subclasses_go_to_the_torch_tracker() -> None:
     tracker = BandTopk(w.numel(), 0.25)
     assert tracker.update(w, mask, mask_f) is None and tracker._torch is not None
     assert torch.equal(mask, mask_topk(w.as_subclass(torch.Tensor), 0.25))
+
+
+def test_weights_updated_in_place_or_swapped_keep_the_mask_exact() -> None:
+    """Training updates one Parameter in place (the numpy views are kept from step to step);
+    replacing its storage (``p.data = ...``, ``.double()``) must be seen, never read stale."""
+    g = torch.Generator().manual_seed(3)
+    p = nn.Parameter(torch.randn(96, 80, generator=g))
+    mask, mask_f = torch.zeros(96, 80, dtype=torch.bool), torch.zeros(96, 80)
+    tracker = BandTopk(p.numel(), 0.25)
+    for step in range(12):
+        with torch.no_grad():
+            p.add_(0.05 * torch.randn(96, 80, generator=g))
+        if step == 6:  # same object, new memory
+            p.data = torch.randn(96, 80, generator=g)
+        assert _check(tracker, p, mask, mask_f, 0.25) is not None
+    p.data = p.data.double()  # same object, new dtype (and a new float copy of the mask)
+    mask_f = mask.double()
+    assert _check(tracker, p, mask, mask_f, 0.25) is not None

@@ -105,8 +105,8 @@ class BandTopk:
     ) -> torch.Tensor | None:
         """Write the exact top-``k`` mask of ``|w|`` into ``mask`` (bool) and ``mask_f`` (float).
 
-        Both must have ``w``'s shape; ``mask_f`` holds 1.0 / 0.0 in ``w``'s dtype. Every
-        element of both is set, whatever they held before.
+        Both must have ``w``'s shape; ``mask_f`` holds ``mask`` as 1.0 / 0.0 in ``w``'s dtype
+        and is updated where ``mask`` changes. ``mask`` may hold any mask before the call.
 
         Returns ``mask * w`` when the kernels computed it on the way, else None. The product
         lives in a buffer of this tracker that the next call overwrites (and marks modified,
