@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from weightscope.kernels import mask_topk
-from weightscope.sparse import Search, band_topk, sparsify
+from weightscope.sparse import Search, band_topk, methods, sparsify
 from weightscope.sparse.band_topk import BandTopk
 from weightscope.sparse.fast_topk import TopkTracker
 from weightscope.sparse.layers import float_mask
@@ -251,3 +253,54 @@ def test_weights_updated_in_place_or_swapped_keep_the_mask_exact() -> None:
     p.data = p.data.double()  # same object, new dtype (and a new float copy of the mask)
     mask_f = mask.double()
     assert _check(tracker, p, mask, mask_f, 0.25) is not None
+
+
+def _four_layer_run(monkeypatch: pytest.MonkeyPatch, min_numel: int) -> tuple[list, set]:
+    """Train SEARCH on 4 layers for 6 steps; return every step's masks and the threads used."""
+    monkeypatch.setattr(methods, "PARALLEL_MIN_NUMEL", min_numel)
+    threads: set[str] = set()
+    real = methods.rewire_by_magnitude
+
+    def spy(module, structure, tracker=None):
+        threads.add(threading.current_thread().name.split("_")[0])
+        return real(module, structure, tracker)
+
+    monkeypatch.setattr(methods, "rewire_by_magnitude", spy)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(96, 112), nn.Linear(112, 128), nn.Linear(128, 144),
+                          nn.Linear(144, 160))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    sp = sparsify(model, 0.3, method=Search()).attach(opt)
+    masks = []
+    for _ in range(6):
+        model(torch.randn(4, 96)).square().sum().backward()
+        opt.step()
+        opt.zero_grad()
+        masks.append([m.weight_mask.clone() for m in sp.modules])
+        for m in sp.modules:
+            assert torch.equal(m.weight_mask, mask_topk(m.weight.detach(), 0.3))
+    return masks, threads
+
+
+def test_layers_rewired_two_at_a_time_equal_one_at_a_time(monkeypatch) -> None:
+    parallel, threads = _four_layer_run(monkeypatch, min_numel=1000)
+    assert threads == {"MainThread", "weightscope-rewire"}
+    serial, threads = _four_layer_run(monkeypatch, min_numel=1 << 40)
+    assert threads == {"MainThread"}
+    assert all(torch.equal(a, b) for pa, pb in zip(parallel, serial) for a, b in zip(pa, pb))
+
+
+def test_a_failure_on_the_helper_thread_reaches_the_caller(monkeypatch) -> None:
+    monkeypatch.setattr(methods, "PARALLEL_MIN_NUMEL", 1000)
+    model = nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 64), nn.Linear(64, 64))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sparsify(model, 0.25, method=Search()).attach(opt)
+
+    def fail_off_main(module, structure, tracker=None):
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("helper failed")
+
+    monkeypatch.setattr(methods, "rewire_by_magnitude", fail_off_main)
+    model(torch.randn(2, 64)).sum().backward()
+    with pytest.raises(RuntimeError, match="helper failed"):
+        opt.step()

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
+from weightscope._pools import thread_pool
 from weightscope.errors import ConfigError
 
-from .band_topk import BandTopk
+from .band_topk import BandTopk, numba_available
 from .fast_topk import TopkTracker
 from .layers import cache_masked_product, float_mask, mark_float_mask_synced
 from .structures import Structure
@@ -33,11 +35,16 @@ from .structures import Structure
 if TYPE_CHECKING:  # pragma: no cover
     from .sparsifier import Sparsifier
 
+#: Layers of at least this many weights are rewired two at a time (see rewire_layers).
+PARALLEL_MIN_NUMEL = 1 << 18
+
 __all__ = [
+    "PARALLEL_MIN_NUMEL",
     "Method",
     "Search",
     "regularize_nonparticipating",
     "rewire_by_magnitude",
+    "rewire_layers",
     "zero_nonparticipating",
 ]
 
@@ -72,6 +79,43 @@ def rewire_by_magnitude(
         mark_float_mask_synced(module)
         if product is not None:
             cache_masked_product(module, product)
+
+
+def rewire_layers(
+    modules: list[nn.Module], structure: Structure,
+    tracker_of: Callable[[nn.Module], BandTopk | TopkTracker | None],
+) -> None:
+    """:func:`rewire_by_magnitude` every layer, two at a time where that pays.
+
+    When at least two layers of :data:`PARALLEL_MIN_NUMEL` weights or more are rewired by
+    the numba kernels on the CPU (which release the GIL), the layers are split into two groups
+    of about equal size and one group is rewired on a helper thread while this thread does the
+    other. Each layer's result is the same as alone (layers share nothing).
+    """
+    jobs = [(module, tracker_of(module)) for module in modules]
+    big = [(m, t) for m, t in jobs if isinstance(t, BandTopk) and t.n >= PARALLEL_MIN_NUMEL
+           and m.weight.device.type == "cpu" and numba_available()]
+    if len(big) < 2:
+        _rewire_jobs(jobs, structure)
+        return
+    helper: list[tuple[nn.Module, BandTopk | TopkTracker | None]] = []
+    mine: list[tuple[nn.Module, BandTopk | TopkTracker | None]] = []
+    sizes = [0, 0]
+    for job in sorted(jobs, key=lambda j: -j[0].weight.numel()):  # greedy: largest first
+        side = int(sizes[1] < sizes[0])
+        (helper, mine)[side].append(job)
+        sizes[side] += job[0].weight.numel()
+    future = thread_pool("rewire", 1).submit(_rewire_jobs, helper, structure)
+    try:
+        _rewire_jobs(mine, structure)
+    finally:
+        future.result()
+
+
+def _rewire_jobs(jobs: list[tuple[nn.Module, BandTopk | TopkTracker | None]],
+                 structure: Structure) -> None:
+    for module, tracker in jobs:
+        rewire_by_magnitude(module, structure, tracker)
 
 
 def zero_nonparticipating(module: nn.Module) -> None:
@@ -270,8 +314,7 @@ class Search(Method):
     def after_step(self, sp: Sparsifier, step: int) -> None:
         v = self.fix_step(sp.total_steps)
         if (v is None or step <= v) and (step % self.rewire_every == 0 or step == v):
-            for module in sp.modules:
-                rewire_by_magnitude(module, sp.structure, sp.topk_tracker(module))
+            rewire_layers(sp.modules, sp.structure, sp.topk_tracker)
         if self.decay > 0.0:
             for module in sp.modules:
                 regularize_nonparticipating(module, self.decay)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 from pathlib import Path
 
 import numpy as np
@@ -37,19 +37,13 @@ import zarr
 from zarr.codecs import BytesCodec
 from zarr.storage import LocalStore
 
+from .._pools import thread_pool
+
 __all__ = ["DirectRows"]
 
 _HAS_WRITEV = hasattr(os, "writev")  # POSIX only: elsewhere zarr writes every chunk
 _IOV = 512  # buffers per writev call (IOV_MAX is at least 1024 on Linux and macOS)
 _THREADS = 2  # chunk files written at once (creating a file costs ~0.5 ms of kernel time)
-_pools: dict[int, ThreadPoolExecutor] = {}  # per process id: a forked child gets its own
-
-
-def _pool() -> ThreadPoolExecutor:
-    pid = os.getpid()
-    if pid not in _pools:
-        _pools[pid] = ThreadPoolExecutor(_THREADS, thread_name_prefix="weightscope-chunks")
-    return _pools[pid]
 
 
 class DirectRows:
@@ -100,7 +94,8 @@ class DirectRows:
                 parts = [piece for r in block for piece in (r[lo:lo + width], pad) if piece.size]
                 parts += [self._fill_row] * (steps - len(block))
                 jobs.append((self.root / self._key(row // steps + i, j), parts))
-        futures = [_pool().submit(self._put, *job) for job in jobs]
+        pool = thread_pool("chunks", _THREADS)
+        futures = [pool.submit(self._put, *job) for job in jobs]
         wait(futures)  # all settled (a failed one cleaned up) before a failure is raised
         for future in futures:
             future.result()
