@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from weightscope import schema
 from weightscope.errors import NotARunError, RunExistsError, RunNotFoundError, SchemaError
 from weightscope.store import Layout, RunWriter, open_run, plan_chunks
-from weightscope.store.layout import MAX_CHUNK_STEPS
+from weightscope.store.layout import MAX_CHUNK_STEPS, NARROW_CHUNK_WEIGHTS
 
 
 def _layout() -> Layout:
@@ -123,7 +123,7 @@ def test_plan_chunks_properties(n, budget):
     n_chunks = -(-n // weights)
     assert n_chunks * weights - n < n_chunks  # chunks split the snapshot evenly: no padding
     assert weights * steps * 4 <= 2 * 8 * 2**20 or weights <= 4096
-    assert weights <= 16384 * max(1, 4 // steps) * 1.01 + 1
+    assert weights <= NARROW_CHUNK_WEIGHTS * max(1, 4 // steps) * 1.01 + 1
 
 
 @given(
@@ -149,3 +149,20 @@ def test_layout_coordinates_of_any_weight_range_match_a_loop(sizes, data):
     assert lay.param_id(lo, hi).tolist() == pid[lo:hi]
     assert lay.index(lo, hi).tolist() == idx[lo:hi]
     assert lay.param_id().tolist() == pid and lay.index().tolist() == idx
+
+
+def test_long_runs_open_in_columns_that_split_stored_chunks(tmp_path, monkeypatch):
+    from weightscope.store import reader
+
+    wr = RunWriter.create(tmp_path / "run.zarr", _layout(), attrs={"every": 1})
+    w = np.arange(40 * 14, dtype=np.float32).reshape(40, 14)
+    wr.write_snapshots(0, np.arange(40), w)
+    wr.commit(40, 0)
+    assert open_run(tmp_path / "run.zarr").w.data.chunks[1] == (14,)  # stored chunks
+    monkeypatch.setattr(reader, "READ_BLOCK_BYTES", 40 * 4 * 5)  # a column of 5 weights
+    ds = open_run(tmp_path / "run.zarr")
+    assert ds.w.data.chunks[1] == (5, 5, 4)  # 14 split evenly: at most 5 wide
+    np.testing.assert_array_equal(ds.w.values, w)
+    assert ds.param_id.values.tolist() == [0] * 12 + [1, 1]
+    names = {k[0] if isinstance(k, tuple) else k for k in dict(ds.w.data.__dask_graph__())}
+    assert not any("rechunk" in str(n) for n in names)  # each column read from the store

@@ -7,6 +7,7 @@ import xarray as xr
 
 from .. import schema
 from ..errors import AnalysisError, ConfigError
+from ..store.reader import READ_BLOCK_BYTES
 
 __all__ = ["BLOCK_BYTES", "as_slice", "every", "largest_param", "param_weights",
            "progress", "time_blocks", "validate_bins", "validate_keep"]
@@ -14,8 +15,10 @@ __all__ = ["BLOCK_BYTES", "as_slice", "every", "largest_param", "param_weights",
 #: Bytes of one (whole time axis x weights) block an analyzer holds at once. Each dask worker
 #: thread works on one block; assembling it from stored chunks and the kernel's temporaries
 #: take about three times this, so an analysis needs about ``3 * BLOCK_BYTES`` per thread
-#: whatever the run's size. Lower it for very long runs on small machines.
-BLOCK_BYTES = 64 * 2**20
+#: whatever the run's size. Lower it for very long runs on small machines (and
+#: :data:`weightscope.store.reader.READ_BLOCK_BYTES` with it: runs opened afterwards then read
+#: narrower columns of the stored chunks).
+BLOCK_BYTES = READ_BLOCK_BYTES
 
 
 def every(ds: xr.Dataset) -> int:

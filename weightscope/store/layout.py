@@ -12,7 +12,7 @@ Examples
 >>> lay.index().tolist(), lay.param_id().tolist()
 ([0, 5, 7, 0, 1], [0, 0, 0, 1, 1])
 >>> plan_chunks(n_weights=1_000_000, buffer_bytes=256 * 2**20)
-(32, 16130)
+(32, 32259)
 """
 
 from __future__ import annotations
@@ -32,8 +32,13 @@ TARGET_CHUNK_BYTES = 8 * 2**20
 #: height, so taller chunks cost small-snapshot runs more: at 256, closing a 300-step run of
 #: 26.6k sampled weights wrote 4 padded chunks (27 MB for 4.7 MB of data, ~60 ms); at 64, ~20 ms.
 MAX_CHUNK_STEPS = 64
-#: Widest chunk (in weights) when a chunk holds 4 or more snapshots (wider below).
-NARROW_CHUNK_WEIGHTS = 16384
+#: Widest chunk (in weights) when a chunk holds 4 or more snapshots (wider below). The writer
+#: creates one file per chunk, and creating a file costs 0.2-0.7 ms of kernel time on the
+#: team's VMs: the bench MLP's 16-step chunk rows stored as 1 MiB chunks (16384 wide) ran at
+#: ~51 % of a raw sequential write, as 2 MiB chunks (32768) at ~78 % (``bench/recorder.py``'s
+#: writer_throughput, alternated in one process). Runs longer than 512 snapshots are opened
+#: with dask chunks that split these (:data:`weightscope.store.reader.READ_BLOCK_BYTES`).
+NARROW_CHUNK_WEIGHTS = 32768
 
 
 @dataclass(frozen=True)

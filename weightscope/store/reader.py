@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,14 @@ from ..errors import NotARunError, SchemaError
 from . import paths
 from .view import CommittedView
 
-__all__ = ["open_run"]
+__all__ = ["READ_BLOCK_BYTES", "open_run"]
+
+#: Most bytes of one whole-time column of ``w`` (every snapshot of a range of weights) that
+#: one dask chunk of an opened run holds. The analyzers work on such columns; a run long
+#: enough that a stored chunk's column is larger gets dask chunks that read evenly split parts
+#: of the stored chunks, each straight from the store (no task holds a whole stored chunk for
+#: a sibling block, so memory stays bounded; each stored chunk is read once per part).
+READ_BLOCK_BYTES = 64 * 2**20
 
 
 def open_run(
@@ -51,7 +59,9 @@ def open_run(
     storage_options : dict, optional
         fsspec options for URLs (credentials, endpoint_url...).
     chunks : dict, optional
-        Dask chunks per dimension; default: the store's chunks.
+        Dask chunks per dimension; default: the store's chunks, split evenly along
+        ``weight`` in runs so long that a whole-time column of a stored chunk of ``w`` is
+        larger than :data:`READ_BLOCK_BYTES`.
 
     Returns
     -------
@@ -77,10 +87,14 @@ def open_run(
             "attribute). Give the directory a weightscope Recorder wrote."
         )
     schema.check_format_version(attrs, f"'{path}'")
-    view = CommittedView(group.store, _committed(attrs))
-    with paths.storage_errors(path):
-        ds = xr.open_zarr(view, consolidated=False, zarr_format=3,
-                          chunks={} if chunks is None else chunks)
+    committed = _committed(attrs)
+    view = CommittedView(group.store, committed)
+    if chunks is None:
+        chunks = _column_chunks(group, committed[schema.STEP])
+    with paths.storage_errors(path), warnings.catch_warnings():
+        # splitting stored chunks is what _column_chunks asks for, on purpose
+        warnings.filterwarnings("ignore", "The specified chunks separate the stored chunks")
+        ds = xr.open_zarr(view, consolidated=False, zarr_format=3, chunks=chunks)
     ds = ds.set_coords([c for c in (schema.PARAM_ID, schema.INDEX) if c in ds])
     ds = ds.assign_coords({schema.PARAM: np.array([str(p) for p in ds[schema.PARAM].values])})
     ds.attrs = attrs
@@ -89,6 +103,19 @@ def open_run(
     except SchemaError as err:
         raise SchemaError(f"'{path}': {err}") from None
     return ds
+
+
+def _column_chunks(group: Any, steps: int) -> dict[str, int]:
+    """Dask chunks: the stored ones, but along ``weight`` at most a whole-time column of
+    :data:`READ_BLOCK_BYTES` (stored chunks split evenly, never merged)."""
+    if schema.W not in group:
+        return {}
+    w = group[schema.W]
+    stored = int(w.chunks[1])
+    per_block = max(READ_BLOCK_BYTES // (max(steps, 1) * w.dtype.itemsize), 1)
+    if per_block >= stored:
+        return {}
+    return {schema.WEIGHT: -(-stored // -(-stored // per_block))}
 
 
 def _committed(attrs: dict[str, Any]) -> dict[str, int]:
