@@ -1,10 +1,10 @@
 """Optional numba kernels: load a module of ``@njit`` functions, or None to fall back.
 
 numba is the optional extra ``weightscope[fast]``. Modules of numba kernels (e.g.
-:mod:`weightscope.sparse._band_kernels`, :mod:`weightscope.record._distance_kernels`) are
-imported through :func:`jit_module`, which returns None when numba is missing or the module
-fails to load (an incompatible numpy, no writable cache directory...): callers then use their
-pure-torch path, so training never fails for want of a kernel.
+:mod:`weightscope.sparse._band_kernels`) are imported through :func:`jit_module`, which
+returns None when numba is missing or the module fails to load (an incompatible numpy, no
+writable cache directory...): callers then use their pure-torch path, so training never fails
+for want of a kernel.
 
 Examples
 --------

@@ -34,7 +34,7 @@ import torch.distributed as dist
 
 from .. import errors
 from ..errors import ConfigError, WeightscopeError, WriterError
-from .capture import Capture, DistanceTracker, distance_step
+from .capture import Capture, DistanceTracker, abs_sum
 from .resume import ResumePoint
 from .selection import Selected
 
@@ -129,8 +129,13 @@ class ShardedDistance(DistanceTracker):
     @torch.no_grad()
     def update(self, out: torch.Tensor) -> None:
         """Write this step's distance per parameter (summed over all ranks) into ``out``."""
-        total = torch.stack([distance_step(local(sel.tensor), prev)
-                             for sel, prev in zip(self.selected, self.prev)])
+        norms = []
+        for sel, prev in zip(self.selected, self.prev):
+            cur = local(sel.tensor)
+            torch.sub(cur, prev, out=prev).abs_()
+            norms.append(abs_sum(prev))
+            prev.copy_(cur)
+        total = torch.stack(norms)
         dist.all_reduce(total)
         out.copy_(total)
 
