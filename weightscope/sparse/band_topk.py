@@ -30,6 +30,8 @@ Examples
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 from types import ModuleType
 from typing import cast
@@ -40,7 +42,6 @@ from torch.autograd.graph import increment_version
 
 from weightscope import kernels
 from weightscope.kernels._common import keep_count, kth_largest
-from weightscope.kernels._jit import jit_module
 
 from .fast_topk import TopkTracker
 
@@ -59,8 +60,15 @@ def numba_available() -> bool:
     return _band_kernels() is not None
 
 
+@functools.cache
 def _band_kernels() -> ModuleType | None:
-    return jit_module("weightscope.sparse._band_kernels")
+    if importlib.util.find_spec("numba") is None:
+        return None
+    try:
+        from . import _band_kernels as module
+    except Exception:  # numba present but unusable here: fall back, do not fail training
+        return None
+    return module
 
 
 class BandTopk:
