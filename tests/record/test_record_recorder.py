@@ -191,3 +191,40 @@ def test_closed_recorder_refuses_steps(tmp_path):
     rec.close()  # idempotent
     with pytest.raises(ConfigError, match="is closed"):
         rec.step()
+
+
+@pytest.mark.parametrize("sample", [None, 5])
+def test_snapshots_follow_swapped_storage_and_replaced_parameters(tmp_path, sample):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    swaps = [
+        lambda p: p.data.add_(1.0),  # in place: the same storage
+        lambda p: setattr(p, "data", p.data.clone() * 2),  # a new storage
+        lambda p: setattr(p, "data", p.data.t().contiguous().t() + 1),  # non-contiguous
+        lambda p: p.data.mul_(-1.0),
+        lambda p: setattr(p, "data", p.data.contiguous() - 3),  # contiguous again
+    ]
+    expected = []
+    with ws.Recorder(tmp_path / "run.zarr", model, every=1, sample=sample) as rec:
+        expected.append(model[0].weight.detach().clone())
+        for swap in swaps:
+            with torch.no_grad():
+                swap(model[0].weight)
+            expected.append(model[0].weight.detach().clone())
+            rec.step()
+        model[0].weight = torch.nn.Parameter(torch.randn(3, 4))  # a replaced Parameter
+        expected.append(model[0].weight.detach().clone())
+        rec.step()
+    values, index = _stored_param(ws.open_run(tmp_path / "run.zarr"), "0.weight")
+    want = torch.stack(expected).reshape(len(expected), -1).numpy()[:, index]
+    assert np.array_equal(values.view(np.uint32), want.view(np.uint32))
+
+
+def test_shape_change_through_data_of_the_same_storage_raises(tmp_path):
+    model = tiny_model()
+    rec = ws.Recorder(tmp_path / "run.zarr", model, every=1)
+    rec.step()
+    model[6].weight.data = model[6].weight.data[:2]  # same object, same pointer, new shape
+    with pytest.raises(ShapeChangedError, match=r"'6.weight' changed shape from \(3, 24\) to "
+                                                 r"\(2, 24\)"):
+        rec.step()
+    rec.abort()

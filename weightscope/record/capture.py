@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -42,17 +43,21 @@ def mask_of(sel: Selected) -> torch.Tensor | None:
     return mask if isinstance(mask, torch.Tensor) else None
 
 
-def effective_weight(sel: Selected, out: torch.Tensor | None = None) -> torch.Tensor:
+def effective_weight(sel: Selected) -> torch.Tensor:
     """The weight the forward pass uses: ``mask * w`` for sparse layers, ``w`` otherwise."""
     w = sel.tensor.detach()
     mask = mask_of(sel)
-    if mask is None:
-        return w
-    return torch.mul(w, mask, out=out) if out is not None else w * mask
+    return w if mask is None else w * mask
 
 
 class Capture:
     """Copy the recorded elements of the selected parameters into host rows.
+
+    The flat views of the parameters (and masks) are kept between calls and used while the
+    same tensors come back with the same storage, shape and strides (one identity and
+    pointer check per tensor instead of rebuilding views: this runs after every optimizer
+    step, when the Python it executes is cold); a replaced parameter, a swapped ``.data`` or
+    a non-contiguous tensor is looked at afresh.
 
     Parameters
     ----------
@@ -66,40 +71,41 @@ class Capture:
         self.selected = list(selected)
         self.layout = layout
         self.offsets = layout.offsets.tolist()
-        self.shapes = [tuple(s) for s in layout.shapes]
+        self.shapes = [torch.Size(s) for s in layout.shapes]
         self.device = self.selected[0].tensor.device
         self.non_blocking = self.device.type == "cuda"
         self.index = [None if layout.is_full(i) else torch.as_tensor(ix, device=self.device)
                       for i, ix in enumerate(layout.indices)]
         self.has_mask = any(mask_of(s) is not None for s in self.selected)
+        self._slots = [(s.module._parameters, s.module._buffers, s.attr, f"{s.attr}_mask", s)
+                       for s in self.selected]
+        self._seen: list[tuple[Any, ...]] = []  # (tensor, data_ptr, shape, stride)
+        self._flat: list[tuple[torch.Tensor, torch.Tensor | None]] = []  # (weights, mask)
 
-    def check_shapes(self) -> None:
-        """Raise :class:`ShapeChangedError` if a parameter no longer has its recorded shape."""
-        for sel, shape in zip(self.selected, self.shapes):
-            now = tuple(sel.tensor.shape)
-            if now != shape:
-                raise ShapeChangedError(
-                    f"parameter '{sel.name}' changed shape from {shape} to {now} during "
-                    "recording; a run records fixed shapes. Close this Recorder and start a new "
-                    "run for the new shape."
-                )
+    def sources(self) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Flat views ``(weights, mask or None)`` of the parameters as they are now.
+
+        Raises
+        ------
+        ShapeChangedError
+            A parameter no longer has its recorded shape.
+        """
+        return self._sources()
 
     @torch.no_grad()
     def copy_into(self, w_row: torch.Tensor, mask_row: torch.Tensor | None = None) -> None:
         """Copy the current weights (and masks) into host rows ``w_row`` / ``mask_row``."""
-        for i, sel in enumerate(self.selected):
-            lo, hi = self.offsets[i], self.offsets[i + 1]
-            self._copy(sel.tensor.detach(), i, w_row[lo:hi])
+        offsets, index = self.offsets, self.index
+        for i, (w, mask) in enumerate(self._sources()):
+            lo, hi = offsets[i], offsets[i + 1]
+            self._copy(w, index[i], w_row[lo:hi])
             if mask_row is not None:
-                mask = mask_of(sel)
                 if mask is None:
                     mask_row[lo:hi] = True
                 else:
-                    self._copy(mask, i, mask_row[lo:hi])
+                    self._copy(mask, index[i], mask_row[lo:hi])
 
-    def _copy(self, src: torch.Tensor, i: int, dst: torch.Tensor) -> None:
-        flat = src.reshape(-1)
-        index = self.index[i]
+    def _copy(self, flat: torch.Tensor, index: torch.Tensor | None, dst: torch.Tensor) -> None:
         if index is None:
             dst.copy_(flat, non_blocking=self.non_blocking)
         elif flat.device.type == "cpu" and flat.dtype == dst.dtype:
@@ -107,17 +113,58 @@ class Capture:
         else:
             dst.copy_(flat.index_select(0, index), non_blocking=self.non_blocking)
 
+    def _current(self) -> list[torch.Tensor | None]:
+        """The parameters (then, with masks, their masks) as they are now."""
+        out = []
+        for params, buffers, attr, mask_attr, sel in self._slots:
+            t = params.get(attr)
+            out.append(sel.tensor if t is None else t)
+            if self.has_mask:
+                mask = buffers.get(mask_attr)
+                out.append(mask_of(sel) if mask is None else mask)
+        return out
+
+    def _sources(self) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Flat (weights, mask) per parameter; checks shapes whenever a tensor changed."""
+        now = self._current()
+        seen = self._seen
+        if len(seen) == len(now):
+            for t, key in zip(now, seen):
+                if t is not key[0] or (t is not None and (t.data_ptr(), t.shape, t.stride())
+                                       != key[1:]):
+                    break
+            else:
+                return self._flat
+        self._check(now[::2] if self.has_mask else now)
+        # a non-contiguous tensor is flattened by a copy: never reused (its pointer is -1)
+        self._seen = [(t, -1) if t is None or not t.is_contiguous()
+                      else (t, t.data_ptr(), t.shape, t.stride()) for t in now]
+        flat = [None if t is None else t.detach().reshape(-1) for t in now]
+        self._flat = (list(zip(flat[::2], flat[1::2])) if self.has_mask  # type: ignore[arg-type]
+                      else [(w, None) for w in flat])  # type: ignore[misc]
+        return self._flat
+
+    def _check(self, tensors: Sequence[torch.Tensor]) -> None:
+        for sel, t, shape in zip(self.selected, tensors, self.shapes):
+            if t.shape != shape:
+                raise ShapeChangedError(
+                    f"parameter '{sel.name}' changed shape from {tuple(shape)} to "
+                    f"{tuple(t.shape)} during recording; a run records fixed shapes. Close this "
+                    "Recorder and start a new run for the new shape."
+                )
+
 
 class DistanceTracker:
     """Exact per-step distance ``sum |w(s) - w(s-1)|`` per parameter, over all its elements.
 
     For sparse layers (a ``weight_mask`` buffer next to the weight) the distance is of the
-    effective weights ``mask * w``. One copy of the previous (effective) weights is kept on
-    the parameters' device and reused as scratch: three memory-bound passes per step
-    (difference in place, absolute value, copy of the new weights) plus the sum. Sums run in
-    float32 over rows of :data:`ROW` elements (pairwise, error ~1e-7 of a row) and in float64
-    across rows; measured against a float64 oracle the relative error is ~3e-8 (converting
-    every element to float64 instead costs several times more on CPU).
+    effective weights ``mask * w``. One flat copy of the previous (effective) weights is kept
+    on the parameters' device and reused as scratch: three memory-bound passes per step
+    (difference in place, absolute value, copy of the new weights) plus the sum, one parameter
+    at a time (its previous weights stay in cache between the passes). Sums run in float32
+    over rows of :data:`ROW` elements (pairwise, error ~1e-7 of a row) and in float64 across
+    rows; measured against a float64 oracle the relative error is ~3e-8 (converting every
+    element to float64 instead costs several times more on CPU).
     """
 
     #: Elements summed in float32 before the float64 accumulation.
@@ -125,27 +172,31 @@ class DistanceTracker:
 
     def __init__(self, selected: Sequence[Selected]) -> None:
         self.selected = list(selected)
-        self.prev = [effective_weight(s).clone(memory_format=torch.contiguous_format)
-                     for s in self.selected]
+        self.prev = [effective_weight(s).reshape(-1).clone() for s in self.selected]
         self.scratch = [torch.empty_like(p) if mask_of(s) is not None else None
                         for s, p in zip(self.selected, self.prev)]
 
-    def reset(self) -> None:
-        """Forget the previous weights: the next update measures from the current ones."""
-        with torch.no_grad():
-            for sel, prev, tmp in zip(self.selected, self.prev, self.scratch):
-                prev.copy_(effective_weight(sel, out=tmp))
-
     @torch.no_grad()
-    def update(self, out: torch.Tensor) -> None:
-        """Write this step's distance per parameter into ``out`` (float64, one per param)."""
+    def update(self, out: torch.Tensor,
+               sources: Sequence[tuple[torch.Tensor, torch.Tensor | None]] | None = None) -> None:
+        """Write this step's distance per parameter into ``out`` (float64, one per param).
+
+        ``sources`` are the flat ``(weights, mask)`` of :meth:`Capture.sources` (looked up
+        when not given).
+        """
+        if sources is None:
+            sources = [(s.tensor.detach().reshape(-1), _flat(mask_of(s))) for s in self.selected]
         norms = []
-        for sel, prev, tmp in zip(self.selected, self.prev, self.scratch):
-            cur = effective_weight(sel, out=tmp)
+        for (w, mask), prev, tmp in zip(sources, self.prev, self.scratch):
+            cur = w if mask is None else torch.mul(w, mask, out=tmp)
             torch.sub(cur, prev, out=prev).abs_()
             norms.append(abs_sum(prev, self.ROW))
             prev.copy_(cur)
-        torch.stack([n.to(out.device, non_blocking=True) for n in norms], out=out)
+        torch.stack(norms, out=out)
+
+
+def _flat(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.reshape(-1)
 
 
 def abs_sum(t: torch.Tensor, row: int = DistanceTracker.ROW) -> torch.Tensor:

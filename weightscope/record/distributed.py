@@ -103,12 +103,18 @@ class ShardedCapture(Capture):
                 "it unsharded, or pass params=... without the masked layers."
             )
 
+    def sources(self) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """The DTensor parameters (not flattened: that would gather them); checks shapes."""
+        tensors = [s.tensor for s in self.selected]
+        self._check(tensors)
+        return [(t, None) for t in tensors]
+
     @torch.no_grad()
     def copy_into(self, w_row: torch.Tensor, mask_row: torch.Tensor | None = None) -> None:
         """Gather every parameter in turn and copy its recorded elements into ``w_row``."""
         for i, sel in enumerate(self.selected):
             lo, hi = self.offsets[i], self.offsets[i + 1]
-            self._copy(_full(sel.tensor), i, w_row[lo:hi])
+            self._copy(_full(sel.tensor).reshape(-1), self.index[i], w_row[lo:hi])
 
 
 class ShardedDistance(DistanceTracker):
@@ -116,22 +122,15 @@ class ShardedDistance(DistanceTracker):
 
     def __init__(self, selected: Sequence[Selected]) -> None:
         self.selected = list(selected)
-        self.prev = [local(s.tensor).clone(memory_format=torch.contiguous_format)
-                     for s in self.selected]
+        self.prev = [local(s.tensor).reshape(-1).clone() for s in self.selected]
         self.scratch = [None] * len(self.selected)
 
-    def reset(self) -> None:
-        """Forget the previous weights: the next update measures from the current ones."""
-        with torch.no_grad():
-            for sel, prev in zip(self.selected, self.prev):
-                prev.copy_(local(sel.tensor))
-
     @torch.no_grad()
-    def update(self, out: torch.Tensor) -> None:
+    def update(self, out: torch.Tensor, sources: Any = None) -> None:
         """Write this step's distance per parameter (summed over all ranks) into ``out``."""
         norms = []
         for sel, prev in zip(self.selected, self.prev):
-            cur = local(sel.tensor)
+            cur = local(sel.tensor).reshape(-1)
             torch.sub(cur, prev, out=prev).abs_()
             norms.append(abs_sum(prev))
             prev.copy_(cur)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,13 +39,16 @@ class _Slot:
     n: int = 0  # rows filled by the training thread
     written: int = 0  # rows stored by the writer thread
 
+    def __post_init__(self) -> None:  # the rows as views, made once (not at every step)
+        self.rows = list(zip(self.w.unbind(0), self.mask.unbind(0) if self.mask is not None
+                             else [None] * len(self.w)))
+
 
 @dataclass
 class _Counters:
     rows: int  # committed snapshot rows
     iterations: int  # committed iteration rows
     nonfinite: int
-    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -79,7 +82,8 @@ class Pipeline:
         self._jobs: deque[tuple[str, Any]] = deque()
         self._cond = threading.Condition()
         self._error: BaseException | None = None
-        self._done = _Counters(row0, iteration0, nonfinite0)
+        self._done = _Counters(row0, iteration0, nonfinite0)  # committed
+        self._stored = _Counters(row0, iteration0, nonfinite0)  # written, maybe not committed
         self._thread = threading.Thread(target=self._run, name="weightscope-writer", daemon=True)
         self._thread.start()
 
@@ -121,9 +125,7 @@ class Pipeline:
                 slot.row0, slot.n, slot.written = self._next_row, 0, 0
                 self._next_row += len(slot.steps)
                 self._filling = slot
-            slot = self._filling
-            mask = slot.mask[slot.n] if slot.mask is not None else None
-            return slot.w[slot.n], mask
+            return self._filling.rows[self._filling.n]
 
     def row_done(self, step: int, event: Any = None) -> bool:
         """Mark the row returned by :meth:`next_row` as filled with the snapshot of ``step``.
@@ -176,24 +178,32 @@ class Pipeline:
     def _run(self) -> None:
         try:
             while True:
-                kind, payload = self._next_job()
-                if kind == "finish":
-                    self._finish(*payload)
-                    return
-                getattr(self, f"_do_{kind}")(payload)
+                for kind, payload in self._next_jobs():
+                    if kind == "finish":
+                        self._finish(*payload)
+                        return
+                    getattr(self, f"_do_{kind}")(payload)
+                self._commit()  # once for the jobs taken together: one metadata write
         except BaseException as err:  # kept and raised in the training thread
+            try:
+                self._commit()  # publish what was stored before the failure
+            except BaseException:
+                pass
             with self._cond:
                 self._error = err
                 self._cond.notify_all()
 
-    def _next_job(self) -> tuple[str, Any]:
+    def _next_jobs(self) -> list[tuple[str, Any]]:
+        """Every queued job (waits for one, or for the flush timer)."""
         with self._cond:
             while not self._jobs:
                 wait = self._flush_wait()
                 if wait is not None and wait <= 0:
-                    return "partial", (self._filling, self._filling.n)  # type: ignore[union-attr]
+                    return [("partial", (self._filling, self._filling.n))]  # type: ignore
                 self._cond.wait(wait)
-            return self._jobs.popleft()
+            jobs = list(self._jobs)
+            self._jobs.clear()
+            return jobs
 
     def _flush_wait(self) -> float | None:
         slot = self._filling
@@ -220,8 +230,8 @@ class Pipeline:
         mask = slot.mask[start:stop].numpy() if slot.mask is not None else None
         self.writer.write_snapshots(slot.row0 + start, slot.steps[start:stop], w, mask)
         slot.written = stop
-        self._done.nonfinite += _count_nonfinite(w)
-        self._commit(rows=slot.row0 + stop)
+        self._stored.nonfinite += _count_nonfinite(w)
+        self._stored.rows = slot.row0 + stop
 
     def _do_iterations(self, payload: tuple[int, dict[str, np.ndarray], Any]) -> None:
         row, values, event = payload
@@ -230,28 +240,28 @@ class Pipeline:
         values = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in values.items()}
         iterations = values.pop("iterations")
         self.writer.write_iterations(row, iterations, **values)
-        self._commit(iterations=row + len(iterations))
+        self._stored.iterations = row + len(iterations)
 
-    def _commit(self, rows: int | None = None, iterations: int | None = None) -> None:
-        done = self._done
-        self.writer.commit(done.rows if rows is None else rows,
-                           done.iterations if iterations is None else iterations,
-                           **{schema.NONFINITE: done.nonfinite})
+    def _commit(self, **attrs: Any) -> None:
+        """Publish what is stored (valid lengths, non-finite count) with ``attrs``."""
+        stored, done = self._stored, self._done
+        if not attrs and (stored.rows, stored.iterations, stored.nonfinite) == (
+                done.rows, done.iterations, done.nonfinite):
+            return
+        self.writer.commit(stored.rows, stored.iterations,
+                           **{schema.NONFINITE: stored.nonfinite}, **attrs)
         with self._cond:
-            done.rows = done.rows if rows is None else rows
-            done.iterations = done.iterations if iterations is None else iterations
+            done.rows, done.iterations = stored.rows, stored.iterations
+            done.nonfinite = stored.nonfinite
             self._cond.notify_all()
 
     def _finish(self, total_steps: int | None, attrs: dict[str, Any]) -> None:
-        while self._jobs:  # everything queued before the finish request
-            kind, payload = self._jobs.popleft()
-            getattr(self, f"_do_{kind}")(payload)
+        """Store the rows still in the filling slot, then commit once, with ``attrs``."""
         if self._filling is not None:
             self._store_rows(self._filling, self._filling.n)
-        if attrs:
-            self.writer.group.attrs.update(attrs)
         if total_steps is not None:
-            self.writer.finish(total_steps)
+            attrs = {**attrs, schema.TOTAL_STEPS: int(total_steps), schema.COMPLETE: True}
+        self._commit(**attrs)
 
 
 def _count_nonfinite(w: np.ndarray, block: int = 2**22) -> int:

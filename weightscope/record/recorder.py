@@ -194,11 +194,11 @@ class Recorder:
         self._pipeline.check()
         if self._handoff_due or self._iters.full or time.monotonic() >= self._next_handoff:
             self._handoff_iterations()
-        self._capture.check_shapes()
+        sources = self._capture.sources()  # checks shapes
         self._step += 1
         k = self._iters.add()
         if self._distance is not None:
-            self._distance.update(self._iters.distance[k])
+            self._distance.update(self._iters.distance[k], sources)
         if loss is not None:
             self._iters.log_loss(loss)
         if lr is not None:

@@ -59,10 +59,11 @@ class RunWriter:
     exactly one thread (the Recorder's writer thread) calls it.
     """
 
-    def __init__(self, group: zarr.Group, layout: Layout) -> None:
+    def __init__(self, group: zarr.Group, layout: Layout,
+                 arrays: dict[str, zarr.Array] | None = None) -> None:
         self.group = group
         self.layout = layout
-        self._arrays: dict[str, zarr.Array] = {
+        self._arrays: dict[str, zarr.Array] = arrays if arrays is not None else {
             name: group[name] for name in group.array_keys()  # type: ignore[misc]
         }
         for name in (schema.W, schema.MASK):
@@ -99,12 +100,13 @@ class RunWriter:
         group = paths.open_group(path, "w", storage_options)
         steps, weights = plan_chunks(layout.n_weights, buffer_bytes)
         cap = steps * max(1, -(-64 // steps))
-        _create_weight_arrays(group, layout, (steps, weights), cap, has_mask, codecs)
-        _create_iteration_arrays(group, len(layout.names))
+        arrays = _create_weight_arrays(group, layout, (steps, weights), cap, has_mask, codecs)
+        arrays[schema.ITERATION] = _create_iteration_arrays(group, len(layout.names))
         if has_distance:
-            _create_iteration_var(group, schema.DISTANCE, len(layout.names))
+            arrays[schema.DISTANCE] = _create_iteration_var(group, schema.DISTANCE,
+                                                            len(layout.names))
         group.attrs.put(_initial_attrs(layout, {"compression": compression, **attrs}))
-        return cls(group, layout)
+        return cls(group, layout, arrays)  # the arrays as made: not read back
 
     @classmethod
     def reopen(
@@ -262,24 +264,26 @@ def _stored_indices(group: zarr.Group) -> list[np.ndarray | None]:
 
 
 def _create_weight_arrays(group: zarr.Group, layout: Layout, chunks: tuple[int, int],
-                          cap: int, has_mask: bool, codecs: tuple[Any, ...]) -> None:
+                          cap: int, has_mask: bool, codecs: tuple[Any, ...]
+                          ) -> dict[str, zarr.Array]:
     n = layout.n_weights
     steps, weights = chunks
-    group.create_array(schema.W, shape=(cap, n), chunks=chunks, dtype="float32",
-                       fill_value=np.nan, compressors=codecs or None,
-                       dimension_names=(schema.STEP, schema.WEIGHT))
+    arrays = {schema.W: group.create_array(
+        schema.W, shape=(cap, n), chunks=chunks, dtype="float32", fill_value=np.nan,
+        compressors=codecs or None, dimension_names=(schema.STEP, schema.WEIGHT))}
     if has_mask:
-        group.create_array(schema.MASK, shape=(cap, n), chunks=chunks, dtype="bool",
-                           fill_value=False, compressors=mask_compressors(),
-                           dimension_names=(schema.STEP, schema.WEIGHT))
-    group.create_array(schema.STEP, shape=(cap,), chunks=(max(steps, 1024),), dtype="int64",
-                       fill_value=-1, dimension_names=(schema.STEP,))
+        arrays[schema.MASK] = group.create_array(
+            schema.MASK, shape=(cap, n), chunks=chunks, dtype="bool", fill_value=False,
+            compressors=mask_compressors(), dimension_names=(schema.STEP, schema.WEIGHT))
+    arrays[schema.STEP] = group.create_array(
+        schema.STEP, shape=(cap,), chunks=(max(steps, 1024),), dtype="int64", fill_value=-1,
+        dimension_names=(schema.STEP,))
     p = len(layout.names)
     names = group.create_array(schema.PARAM, shape=(p,), chunks=(max(p, 1),), dtype=str,
                                dimension_names=(schema.PARAM,))
     names[:] = np.array(layout.names, dtype=object)
-    group.create_array(schema.NUMEL, data=layout.numel, chunks=(max(p, 1),),
-                       dimension_names=(schema.PARAM,))
+    numel = group.create_array(schema.NUMEL, data=layout.numel, chunks=(max(p, 1),),
+                               dimension_names=(schema.PARAM,))
     coord = min(n, max(weights, _COORD_CHUNK))
     pid = group.create_array(schema.PARAM_ID, shape=(n,), chunks=(coord,), dtype="int32",
                              compressors=coordinate_compressors(4),
@@ -291,16 +295,19 @@ def _create_weight_arrays(group: zarr.Group, layout: Layout, chunks: tuple[int, 
         hi = min(lo + coord, n)
         pid[lo:hi] = layout.param_id(lo, hi)
         index[lo:hi] = layout.index(lo, hi)
+    arrays.update({schema.PARAM: names, schema.NUMEL: numel, schema.PARAM_ID: pid,
+                   schema.INDEX: index})
+    return arrays
 
 
 def _iteration_chunk(n_params: int) -> int:
     return int(max(64, min(4096, _ITER_CHUNK_VALUES // max(n_params, 1))))
 
 
-def _create_iteration_arrays(group: zarr.Group, n_params: int) -> None:
+def _create_iteration_arrays(group: zarr.Group, n_params: int) -> zarr.Array:
     chunk = _iteration_chunk(n_params)
-    group.create_array(schema.ITERATION, shape=(chunk,), chunks=(chunk,), dtype="int64",
-                       fill_value=-1, dimension_names=(schema.ITERATION,))
+    return group.create_array(schema.ITERATION, shape=(chunk,), chunks=(chunk,), dtype="int64",
+                              fill_value=-1, dimension_names=(schema.ITERATION,))
 
 
 def _create_iteration_var(group: zarr.Group, name: str, n_params: int) -> zarr.Array:
