@@ -1,9 +1,10 @@
 """Recorder overhead on a 1.86M-parameter MLP, measured against baselines in one process.
 
 Whole runs (construction to close) of the same training: 784-1024-1024-10 MLP, batch 128,
-SGD with momentum, random MNIST-shaped data. Every configuration runs once per round, REPS
-rounds in alternating order, with ``os.sync()`` before each run; the script prints median wall
-times and, per pair below, the median over rounds of the ratio of the two times in the same
+SGD with momentum, random MNIST-shaped data. After an untimed warm-up run, every configuration
+runs once per round, REPS rounds in alternating order (the two runs of each pair below are
+neighbours), with ``os.sync()`` before each run; the script prints median wall times and, per
+pair below, the median and quartiles over rounds of the ratio of the two times in the same
 round (robust to the slow drifts of a shared machine):
 
   (a)  every=10 full snapshots (no distance)  vs  torch.save(state_dict) every 10 steps
@@ -18,7 +19,7 @@ Runs are written to a temporary directory under ``--dir`` (default: the current 
 where runs usually go; creating files costs twice as much in this machine's /tmp, which holds
 many entries, and the writer creates one file per chunk).
 
-Run:  python bench/recorder.py [--steps 300] [--reps 3] [--dir DIR]
+Run:  python bench/recorder.py [--steps 300] [--reps 7] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -89,11 +90,13 @@ def recorder_run(**kwargs: object) -> Callable[[int, Path], None]:
     return run
 
 
+# in an order where the runs compared by a target are neighbours in every round (forwards and
+# backwards): the machine's state drifts over the seconds between two runs
 CONFIGS: dict[str, Callable[[int, Path], None]] = {
-    "bare": run_bare,
     "torch.save/10": run_save,
     "(a) rec every=10": recorder_run(every=10, track_distance=False),
     "(b) rec every=10 +dist": recorder_run(every=10),
+    "bare": run_bare,
     "(c) rec every=1 s=8192": recorder_run(every=1, sample=8192, track_distance=False),
     "(c+) rec every=1 s=8192 +dist": recorder_run(every=1, sample=8192),
 }
@@ -103,6 +106,7 @@ def time_configs(steps: int, reps: int, root: Path) -> dict[str, list[float]]:
     """Wall seconds of every configuration, ``reps`` rounds in alternating order."""
     times: dict[str, list[float]] = {k: [] for k in CONFIGS}
     names = list(CONFIGS)
+    run_bare(steps, root)  # warm-up, untimed: the process's first run is slower (cold start)
     for rep in range(reps):
         order = names if rep % 2 == 0 else names[::-1]
         for name in order:
@@ -115,13 +119,27 @@ def time_configs(steps: int, reps: int, root: Path) -> dict[str, list[float]]:
     return times
 
 
-def paired_ratio(times: dict[str, list[float]], name: str, base: str) -> float:
-    """Median over rounds of ``name``'s time over ``base``'s time in the same round.
+def paired_ratios(times: dict[str, list[float]], name: str, base: str) -> list[float]:
+    """Per round, ``name``'s time over ``base``'s time in the same round, sorted.
 
     Runs of one round are seconds apart, so the ratio cancels the machine's slow drifts
-    (on this VM single bare runs of the same process vary from 3.1 s to 4.9 s).
+    (on this VM single bare runs of the same process vary from 3.1 s to 5.0 s).
     """
-    return statistics.median(a / b for a, b in zip(times[name], times[base], strict=True))
+    return sorted(a / b for a, b in zip(times[name], times[base], strict=True))
+
+
+def paired_ratio(times: dict[str, list[float]], name: str, base: str) -> float:
+    """Median over rounds of :func:`paired_ratios`."""
+    return statistics.median(paired_ratios(times, name, base))
+
+
+def spread(times: dict[str, list[float]], name: str, base: str) -> str:
+    """The quartiles of the paired ratios: how far one round is from the median."""
+    ratios = paired_ratios(times, name, base)
+    if len(ratios) < 2:
+        return ""
+    q = statistics.quantiles(ratios, n=4)
+    return f"(quartiles {q[0]:.3f}-{q[2]:.3f})"
 
 
 def _time_writer(root: Path, data: np.ndarray, layout: Layout) -> float:
@@ -173,7 +191,7 @@ def writer_throughput(root: Path, rows: int = 64, reps: int = 5) -> tuple[float,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ap.add_argument("--dir", default=".", help="where the temporary runs are written")
     args = ap.parse_args()
@@ -193,13 +211,13 @@ def main() -> None:
         a, b = "(a) rec every=10", "(b) rec every=10 +dist"
         c, c_dist = "(c) rec every=1 s=8192", "(c+) rec every=1 s=8192 +dist"
         print("paired ratios (median over rounds):")
-        print(f"(a) recorder / torch.save          {paired_ratio(times, a, 'torch.save/10'):6.3f}"
-              "   (target <= 1)")
-        print(f"(b) with distance / (a)            {paired_ratio(times, b, a):6.3f}"
-              "   (target <= 1.15)")
-        print(f"(c) every=1 sample=8192 / bare     {paired_ratio(times, c, 'bare'):6.3f}"
-              "   (target <= 1.05)")
-        print(f"(c+) same with distance / bare     {paired_ratio(times, c_dist, 'bare'):6.3f}")
+        for label, name, base, target in [
+                ("(a) recorder / torch.save", a, "torch.save/10", "(target <= 1)   "),
+                ("(b) with distance / (a)", b, a, "(target <= 1.15)"),
+                ("(c) every=1 sample=8192 / bare", c, "bare", "(target <= 1.05)"),
+                ("(c+) same with distance / bare", c_dist, "bare", " " * 16)]:
+            print(f"{label:34s} {paired_ratio(times, name, base):6.3f}   {target} "
+                  f"{spread(times, name, base)}")
         writer, raw = writer_throughput(root, reps=max(args.reps, 5))
         print(f"writer {writer:7.1f} MB/s vs raw sequential write {raw:7.1f} MB/s: "
               f"{writer / raw:5.1%}   (target >= 60 %)")

@@ -93,10 +93,15 @@ class Capture:
         return self._sources()
 
     @torch.no_grad()
-    def copy_into(self, w_row: torch.Tensor, mask_row: torch.Tensor | None = None) -> None:
-        """Copy the current weights (and masks) into host rows ``w_row`` / ``mask_row``."""
+    def copy_into(self, w_row: torch.Tensor, mask_row: torch.Tensor | None = None,
+                  sources: Sequence[tuple[torch.Tensor, torch.Tensor | None]] | None = None
+                  ) -> None:
+        """Copy the current weights (and masks) into host rows ``w_row`` / ``mask_row``.
+
+        ``sources`` is what :meth:`sources` returned for this step (looked up when not given).
+        """
         offsets, index = self.offsets, self.index
-        for i, (w, mask) in enumerate(self._sources()):
+        for i, (w, mask) in enumerate(self._sources() if sources is None else sources):
             lo, hi = offsets[i], offsets[i + 1]
             self._copy(w, index[i], w_row[lo:hi])
             if mask_row is not None:

@@ -110,7 +110,8 @@ class ShardedCapture(Capture):
         return [(t, None) for t in tensors]
 
     @torch.no_grad()
-    def copy_into(self, w_row: torch.Tensor, mask_row: torch.Tensor | None = None) -> None:
+    def copy_into(self, w_row: torch.Tensor, mask_row: torch.Tensor | None = None,
+                  sources: Any = None) -> None:
         """Gather every parameter in turn and copy its recorded elements into ``w_row``."""
         for i, sel in enumerate(self.selected):
             lo, hi = self.offsets[i], self.offsets[i + 1]

@@ -204,7 +204,7 @@ class Recorder:
         if lr is not None:
             self._iters.lr[k] = float(lr)
         if self._step % self.every == 0:
-            self._snapshot()
+            self._snapshot(sources)
 
     def log(self, loss: float | torch.Tensor) -> None:
         """Attach ``loss`` to the most recent optimizer step (handy with :meth:`attach`)."""
@@ -321,9 +321,9 @@ class Recorder:
             schema.COMPLETE: False, schema.TOTAL_STEPS: None, schema.NONFINITE: nonfinite})
         return writer, point, nonfinite
 
-    def _snapshot(self) -> None:
+    def _snapshot(self, sources: Any = None) -> None:
         w_row, mask_row = self._pipeline.next_row()
-        self._capture.copy_into(w_row, mask_row)
+        self._capture.copy_into(w_row, mask_row, sources)
         self._last_snapshot = self._step
         event = None
         if self._capture.device.type == "cuda":
