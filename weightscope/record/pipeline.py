@@ -5,7 +5,10 @@ of every recorded weight); a full slot goes to the writer thread, which stores i
 :class:`~weightscope.store.RunWriter` and then returns it to the pool. There are two slots, so
 writing one overlaps filling the other; when both are busy the training thread waits (data is
 never dropped). Rows older than ``flush_seconds`` are stored even if their slot is not full.
-A writer failure is kept and raised in the training thread at its next call.
+The writer takes every queued job at once (a full slot and the per-iteration values handed
+off with it) and then commits the new valid lengths once: one metadata write per batch, and
+one at close, which also marks the run complete. A writer failure is kept and raised in the
+training thread at its next call, after what was stored before it is committed.
 """
 
 from __future__ import annotations
