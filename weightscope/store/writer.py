@@ -50,6 +50,9 @@ _CHUNKS_IN_FLIGHT = 8  # chunks of `w` encoded at once (each needs ~3 chunk-size
 #: Every chunk of `w`/`mask` is written as is: skips zarr's pass checking for all-fill chunks.
 _DENSE = {"write_empty_chunks": True}
 _COORD_CHUNK = 2**20  # elements per chunk of the param_id / index coordinates
+#: Snapshot rows `w`/`step` are created with (metadata only: chunks are written when filled);
+#: a run of up to this many snapshots never resizes them.
+_INITIAL_ROWS = 1024
 
 
 class RunWriter:
@@ -99,7 +102,7 @@ class RunWriter:
         _check_target(path, overwrite, storage_options)
         group = paths.open_group(path, "w", storage_options)
         steps, weights = plan_chunks(layout.n_weights, buffer_bytes)
-        cap = steps * max(1, -(-64 // steps))
+        cap = steps * max(1, -(-_INITIAL_ROWS // steps))
         arrays = _create_weight_arrays(group, layout, (steps, weights), cap, has_mask, codecs)
         arrays[schema.ITERATION] = _create_iteration_arrays(group, len(layout.names))
         if has_distance:
