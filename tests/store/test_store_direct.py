@@ -49,6 +49,30 @@ def test_direct_chunk_files_equal_zarrs(tmp_path_factory: pytest.TempPathFactory
     np.testing.assert_array_equal(ours[:], theirs[:])
 
 
+@settings(max_examples=25, deadline=None)
+@given(steps=st.sampled_from([2, 4, 16]), width=st.integers(1, 40), n=st.integers(1, 130),
+       first=st.integers(1, 15), more=st.integers(1, 15), seed=st.integers(0, 1000))
+def test_rows_continuing_a_chunk_row_in_place_equal_zarrs(
+        tmp_path_factory: pytest.TempPathFactory, steps: int, width: int, n: int, first: int,
+        more: int, seed: int) -> None:
+    first, more = 1 + first % (steps - 1), 1 + more % (steps - 1)  # a partial chunk row...
+    more = min(more, steps - first)  # ...continued within it
+    root = tmp_path_factory.mktemp("into")
+    shape, chunks = (2 * steps, n), (steps, min(width, n))
+    values = np.random.default_rng(seed).standard_normal((first + more, n)).astype(np.float32)
+    ours, theirs = _array(root, "ours", shape, chunks), _array(root, "theirs", shape, chunks)
+    theirs = theirs.with_config({"write_empty_chunks": True})
+    writer = DirectRows.for_array(ours)
+    assert writer is not None and not writer.continues(first, more)  # no chunk files yet
+    writer.write(0, values[:first])
+    assert writer.continues(first, more) and not writer.continues(first, steps)
+    writer.write_into(first, values[first:])
+    theirs[0:first] = values[:first]
+    theirs[first:first + more] = values[first:]
+    assert _files(root / "ours.zarr") == _files(root / "theirs.zarr")
+    np.testing.assert_array_equal(ours[:first + more], values)
+
+
 def test_direct_rows_only_take_local_uncompressed_2d_arrays(tmp_path: Path) -> None:
     assert DirectRows.for_array(_array(tmp_path, "a", (4, 8), (2, 4))) is not None
     lz4 = _array(tmp_path, "b", (4, 8), (2, 4), weight_compressors("lz4"))
@@ -87,7 +111,7 @@ def test_a_failed_chunk_write_raises_and_leaves_no_partial_file(
     np.testing.assert_array_equal(array[0:2], np.ones((2, 8), np.float32))
 
 
-def test_run_writer_mixes_direct_rows_and_zarrs_partial_rows(
+def test_run_writer_mixes_direct_in_place_and_zarr_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     n = 50
@@ -95,15 +119,18 @@ def test_run_writer_mixes_direct_rows_and_zarrs_partial_rows(
     wr = RunWriter.create(tmp_path / "r.zarr", layout, attrs={"every": 1},
                           buffer_bytes=2 * 4 * n * 4)  # 4 snapshots per chunk row
     assert wr.chunk_steps == 4
-    calls: list[int] = []
-    original = DirectRows.write
-    monkeypatch.setattr(DirectRows, "write",
-                        lambda self, row, values: (calls.append(row), original(self, row, values)))
-    data = np.random.default_rng(0).standard_normal((11, n)).astype(np.float32)
+    calls: list[tuple[str, int]] = []
+    for name in ("write", "write_into"):
+        original = getattr(DirectRows, name)
+        monkeypatch.setattr(DirectRows, name, lambda self, row, values, name=name,
+                            original=original: (calls.append((name, row)),
+                                                original(self, row, values)))
+    data = np.random.default_rng(0).standard_normal((13, n)).astype(np.float32)
     wr.write_snapshots(0, np.arange(4), data[0:4])  # whole chunk row: direct
     wr.write_snapshots(4, np.arange(4, 6), data[4:6])  # starts a chunk row: direct
-    wr.write_snapshots(6, np.arange(6, 8), data[6:8])  # completes that row: zarr
+    wr.write_snapshots(6, np.arange(6, 8), data[6:8])  # completes that row: in place
     wr.write_snapshots(8, np.arange(8, 11), data[8:11])  # starts a chunk row: direct
-    wr.commit(valid_steps=11, valid_iterations=0)
-    assert calls == [0, 4, 8]
+    wr.write_snapshots(11, np.arange(11, 13), data[11:13])  # crosses a chunk row end: zarr
+    wr.commit(valid_steps=13, valid_iterations=0)
+    assert calls == [("write", 0), ("write", 4), ("write_into", 6), ("write", 8)]
     np.testing.assert_array_equal(open_run(tmp_path / "r.zarr")["w"].values, data)

@@ -8,9 +8,12 @@ when a run is flushed or closed). For an uncompressed array in a local directory
 writes those bytes with one ``os.writev`` per chunk (no copy into a contiguous chunk, no codec
 pipeline, no event loop), two chunk files at a time, each into a temporary file that is then
 renamed over the chunk key, like ``LocalStore`` does: the result is byte for byte what zarr
-writes, and a crash leaves either the old chunk or the new one. Everything else (rows that
-continue a chunk row already partly written, compressed arrays, object stores) goes through
-zarr.
+writes, and a crash leaves either the old chunk or the new one. Rows that continue a chunk row
+whose chunk files exist (a flush or a checkpoint wrote its first rows) are written in place
+into those files (``os.pwritev`` at the rows' offset): zarr would read, merge and rewrite the
+whole chunk row for them. Those rows lie past the run's committed length until the writer
+commits them, so a crash in the middle of one leaves only uncommitted rows torn. Everything
+else (rows that cross a chunk row's end, compressed arrays, object stores) goes through zarr.
 
 Examples
 --------
@@ -42,6 +45,7 @@ from .._pools import thread_pool
 __all__ = ["DirectRows"]
 
 _HAS_WRITEV = hasattr(os, "writev")  # POSIX only: elsewhere zarr writes every chunk
+_HAS_PWRITEV = hasattr(os, "pwritev")
 _IOV = 512  # buffers per writev call (IOV_MAX is at least 1024 on Linux and macOS)
 _THREADS = 2  # chunk files written at once (creating a file costs ~0.5 ms of kernel time)
 
@@ -75,30 +79,49 @@ class DirectRows:
         """Whether rows ``row : row + n_rows`` start a chunk row and fit in the array."""
         return row % self.chunks[0] == 0 and 0 < n_rows and row + n_rows <= self.array.shape[0]
 
+    def continues(self, row: int, n_rows: int) -> bool:
+        """Whether rows ``row : row + n_rows`` lie in one chunk row whose chunk files exist."""
+        steps = self.chunks[0]
+        if not (_HAS_PWRITEV and 0 < n_rows and row % steps + n_rows <= steps
+                and row + n_rows <= self.array.shape[0]):
+            return False
+        n_chunks = -(-self.array.shape[1] // self.chunks[1])
+        return all((self.root / self._key(row // steps, j)).is_file() for j in range(n_chunks))
+
     def write(self, row: int, values: np.ndarray) -> None:
         """Store ``values`` (shape ``(rows, array width)``) at ``row``, a chunk row's start.
 
         The chunks of the last chunk row are completed with fill-value rows: what zarr
         writes into a new chunk row (the rows after ``values`` hold no data yet).
         """
-        steps, width = self.chunks
+        steps = self.chunks[0]
         values = np.ascontiguousarray(values, dtype=self.array.dtype)
-        n = values.shape[1]
         jobs = []
         for i in range(-(-len(values) // steps)):
             block = values[i * steps:(i + 1) * steps]
             folder = self.root / self._key(row // steps + i, 0).rpartition("/")[0]
             folder.mkdir(parents=True, exist_ok=True)
-            for j, lo in enumerate(range(0, n, width)):
-                pad = self._fill_row[: max(0, lo + width - n)]
-                parts = [piece for r in block for piece in (r[lo:lo + width], pad) if piece.size]
+            for j, parts in enumerate(self._pieces(block)):
                 parts += [self._fill_row] * (steps - len(block))
-                jobs.append((self.root / self._key(row // steps + i, j), parts))
-        pool = thread_pool("chunks", _THREADS)
-        futures = [pool.submit(self._put, *job) for job in jobs]
-        wait(futures)  # all settled (a failed one cleaned up) before a failure is raised
-        for future in futures:
-            future.result()
+                jobs.append((self._put, self.root / self._key(row // steps + i, j), parts))
+        _run(jobs)
+
+    def write_into(self, row: int, values: np.ndarray) -> None:
+        """Store rows that :meth:`continues` an existing chunk row, in place in its files."""
+        steps, width = self.chunks
+        values = np.ascontiguousarray(values, dtype=self.array.dtype)
+        offset = (row % steps) * width * values.itemsize
+        _run([(_put_into, self.root / self._key(row // steps, j), parts, offset)
+              for j, parts in enumerate(self._pieces(values))])
+
+    def _pieces(self, block: np.ndarray) -> list[list[np.ndarray]]:
+        """Per chunk along the width, the slices of ``block``'s rows (padded at the edge)."""
+        width, n = self.chunks[1], block.shape[1]
+        out = []
+        for lo in range(0, n, width):
+            pad = self._fill_row[: max(0, lo + width - n)]
+            out.append([piece for r in block for piece in (r[lo:lo + width], pad) if piece.size])
+        return out
 
     def _key(self, i: int, j: int) -> str:
         return self.array.metadata.encode_chunk_key((i, j))
@@ -122,3 +145,29 @@ class DirectRows:
             raise
         os.close(fd)
         os.replace(tmp, path)
+
+
+def _put_into(path: Path, parts: list[np.ndarray], offset: int) -> None:
+    """Write ``parts`` into the existing file ``path`` from byte ``offset`` on."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        for lo in range(0, len(parts), _IOV):
+            group = parts[lo:lo + _IOV]
+            done, total = os.pwritev(fd, group, offset), sum(p.nbytes for p in group)
+            if done != total:  # a short write (rare): the rest with plain writes
+                rest, pos = memoryview(b"".join(p.tobytes() for p in group))[done:], offset + done
+                while rest:
+                    k = os.pwrite(fd, rest, pos)
+                    rest, pos = rest[k:], pos + k
+            offset += total
+    finally:
+        os.close(fd)
+
+
+def _run(jobs: list[tuple]) -> None:
+    """Run ``(function, *args)`` jobs on the chunk pool; raise the first failure, if any."""
+    pool = thread_pool("chunks", _THREADS)
+    futures = [pool.submit(*job) for job in jobs]
+    wait(futures)  # all settled (a failed one cleaned up) before a failure is raised
+    for future in futures:
+        future.result()

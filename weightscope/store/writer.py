@@ -164,11 +164,15 @@ class RunWriter:
         self._arrays[schema.STEP][row:stop] = steps
 
     def _write_blocks(self, name: str, row: int, values: np.ndarray) -> None:
-        """Write rows: whole chunk rows of local uncompressed arrays straight to chunk files,
-        the rest through zarr in column blocks of a few chunks (bounded encoding memory)."""
+        """Write rows: for local uncompressed arrays, new chunk rows straight to chunk files
+        and rows continuing a written chunk row in place; the rest through zarr in column
+        blocks of a few chunks (bounded encoding memory)."""
         direct = self._direct.get(name)
         if direct is not None and direct.covers(row, len(values)):
             direct.write(row, values)
+            return
+        if direct is not None and direct.continues(row, len(values)):
+            direct.write_into(row, values)
             return
         arr = self._arrays[name]
         block = arr.chunks[1] * _CHUNKS_IN_FLIGHT
