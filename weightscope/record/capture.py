@@ -181,6 +181,7 @@ class DistanceTracker:
         self.prev = [effective_weight(s).reshape(-1).clone() for s in self.selected]
         self.scratch = [torch.empty_like(p) if mask_of(s) is not None else None
                         for s, p in zip(self.selected, self.prev)]
+        self._one_device = len({p.device for p in self.prev}) == 1  # else move the sums
 
     def update(self, out: torch.Tensor,
                sources: Sequence[tuple[torch.Tensor, torch.Tensor | None]] | None = None) -> None:
@@ -197,6 +198,8 @@ class DistanceTracker:
             torch.sub(cur, prev, out=prev).abs_()
             norms.append(abs_sum(prev, self.ROW))
             prev.copy_(cur)
+        if not self._one_device:  # a model spread over devices: sums go to out's device
+            norms = [n.to(out.device, non_blocking=True) for n in norms]
         torch.stack(norms, out=out)
 
 
