@@ -84,16 +84,6 @@ class Capture:
         self._seen: list[tuple[Any, ...]] = []  # (tensor, data_ptr, shape, stride)
         self._flat: list[tuple[torch.Tensor, torch.Tensor | None]] = []  # (weights, mask)
 
-    def sources(self) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-        """Flat views ``(weights, mask or None)`` of the parameters as they are now.
-
-        Raises
-        ------
-        ShapeChangedError
-            A parameter no longer has its recorded shape.
-        """
-        return self._sources()
-
     def copy_into(self, w_row: torch.Tensor, mask_row: torch.Tensor | None = None,
                   sources: Sequence[tuple[torch.Tensor, torch.Tensor | None]] | None = None
                   ) -> None:
@@ -102,7 +92,7 @@ class Capture:
         ``sources`` is what :meth:`sources` returned for this step (looked up when not given).
         """
         offsets, index = self.offsets, self.index
-        for i, (w, mask) in enumerate(self._sources() if sources is None else sources):
+        for i, (w, mask) in enumerate(self.sources() if sources is None else sources):
             lo, hi = offsets[i], offsets[i + 1]
             self._copy(w, index[i], w_row[lo:hi])
             if mask_row is not None:
@@ -130,8 +120,16 @@ class Capture:
                 out.append(mask_of(sel) if mask is None else mask)
         return out
 
-    def _sources(self) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-        """Flat (weights, mask) per parameter; checks shapes whenever a tensor changed."""
+    def sources(self) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Flat views ``(weights, mask or None)`` of the parameters as they are now.
+
+        Shapes are checked whenever a tensor changed.
+
+        Raises
+        ------
+        ShapeChangedError
+            A parameter no longer has its recorded shape.
+        """
         now = self._current()
         seen = self._seen
         if len(seen) == len(now):
