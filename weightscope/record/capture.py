@@ -36,7 +36,10 @@ from ..errors import ShapeChangedError
 from ..store import Layout
 from .selection import Selected
 
-__all__ = ["Capture", "DistanceTracker", "effective_weight", "mask_of"]
+__all__ = ["Capture", "DistanceTracker", "Row", "effective_weight", "gather_into", "mask_of"]
+
+#: A snapshot row: the whole row, or its per-parameter views (:meth:`Capture.split`).
+Row = torch.Tensor | Sequence[torch.Tensor]
 
 
 def mask_of(sel: Selected) -> torch.Tensor | None:
@@ -72,7 +75,7 @@ class Capture:
     def __init__(self, selected: Sequence[Selected], layout: Layout) -> None:
         self.selected = list(selected)
         self.layout = layout
-        self.offsets = layout.offsets.tolist()
+        self.sizes = layout.counts.tolist()
         self.shapes = [torch.Size(s) for s in layout.shapes]
         self.device = self.selected[0].tensor.device
         self.non_blocking = self.device.type == "cuda"
@@ -84,30 +87,29 @@ class Capture:
         self._seen: list[tuple[Any, ...]] = []  # (tensor, data_ptr, shape, stride)
         self._flat: list[tuple[torch.Tensor, torch.Tensor | None]] = []  # (weights, mask)
 
-    def copy_into(self, w_row: torch.Tensor, mask_row: torch.Tensor | None = None,
+    def copy_into(self, w_row: Row, mask_row: Row | None = None,
                   sources: Sequence[tuple[torch.Tensor, torch.Tensor | None]] | None = None
                   ) -> None:
         """Copy the current weights (and masks) into host rows ``w_row`` / ``mask_row``.
 
-        ``sources`` is what :meth:`sources` returned for this step (looked up when not given).
+        A row is a whole snapshot row or its per-parameter views (:meth:`split`; made once,
+        as the Pipeline keeps them: splitting a row costs ~15 us per parameter run cold after
+        an optimizer step). ``sources`` is what :meth:`sources` returned for this step (looked
+        up when not given).
         """
-        offsets, index = self.offsets, self.index
+        w_parts = self.split(w_row) if isinstance(w_row, torch.Tensor) else w_row
+        m_parts = self.split(mask_row) if isinstance(mask_row, torch.Tensor) else mask_row
         for i, (w, mask) in enumerate(self.sources() if sources is None else sources):
-            lo, hi = offsets[i], offsets[i + 1]
-            self._copy(w, index[i], w_row[lo:hi])
-            if mask_row is not None:
+            gather_into(w, self.index[i], w_parts[i], self.non_blocking)
+            if m_parts is not None:
                 if mask is None:
-                    mask_row[lo:hi] = True
+                    m_parts[i].fill_(True)
                 else:
-                    self._copy(mask, index[i], mask_row[lo:hi])
+                    gather_into(mask, self.index[i], m_parts[i], self.non_blocking)
 
-    def _copy(self, flat: torch.Tensor, index: torch.Tensor | None, dst: torch.Tensor) -> None:
-        if index is None:
-            dst.copy_(flat, non_blocking=self.non_blocking)
-        elif flat.device.type == "cpu" and flat.dtype == dst.dtype:
-            torch.index_select(flat, 0, index, out=dst)
-        else:
-            dst.copy_(flat.index_select(0, index), non_blocking=self.non_blocking)
+    def split(self, row: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Per-parameter views of a snapshot row."""
+        return row.split(self.sizes)
 
     def _current(self) -> list[torch.Tensor | None]:
         """The parameters (then, with masks, their masks) as they are now."""
@@ -199,6 +201,17 @@ class DistanceTracker:
         if not self._one_device:  # a model spread over devices: sums go to out's device
             norms = [n.to(out.device, non_blocking=True) for n in norms]
         torch.stack(norms, out=out)
+
+
+def gather_into(flat: torch.Tensor, index: torch.Tensor | None, dst: torch.Tensor,
+            non_blocking: bool) -> None:
+    """``dst[:] = flat[index]`` (all of ``flat`` when ``index`` is None), into host memory."""
+    if index is None:
+        dst.copy_(flat, non_blocking=non_blocking)
+    elif flat.is_cpu and flat.dtype is dst.dtype:
+        torch.index_select(flat, 0, index, out=dst)
+    else:
+        dst.copy_(flat.index_select(0, index), non_blocking=non_blocking)
 
 
 def _flat(t: torch.Tensor | None) -> torch.Tensor | None:

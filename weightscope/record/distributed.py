@@ -34,7 +34,7 @@ import torch.distributed as dist
 
 from .. import errors
 from ..errors import ConfigError, WeightscopeError, WriterError
-from .capture import Capture, DistanceTracker, abs_sum
+from .capture import Capture, DistanceTracker, Row, abs_sum, gather_into
 from .resume import ResumePoint
 from .selection import Selected
 
@@ -110,12 +110,11 @@ class ShardedCapture(Capture):
         return [(t, None) for t in tensors]
 
     @torch.no_grad()
-    def copy_into(self, w_row: torch.Tensor, mask_row: torch.Tensor | None = None,
-                  sources: Any = None) -> None:
+    def copy_into(self, w_row: Row, mask_row: Row | None = None, sources: Any = None) -> None:
         """Gather every parameter in turn and copy its recorded elements into ``w_row``."""
-        for i, sel in enumerate(self.selected):
-            lo, hi = self.offsets[i], self.offsets[i + 1]
-            self._copy(_full(sel.tensor).reshape(-1), self.index[i], w_row[lo:hi])
+        parts = self.split(w_row) if isinstance(w_row, torch.Tensor) else w_row
+        for sel, index, dst in zip(self.selected, self.index, parts):
+            gather_into(_full(sel.tensor).reshape(-1), index, dst, self.non_blocking)
 
 
 class ShardedDistance(DistanceTracker):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,20 +32,21 @@ __all__ = ["Pipeline"]
 _N_SLOTS = 2
 
 
+#: A row for the training thread: per-parameter views of its weights and of its mask.
+_Views = tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...] | None]
+
+
 @dataclass
 class _Slot:
     w: torch.Tensor
     mask: torch.Tensor | None
-    steps: np.ndarray
-    times: np.ndarray
+    steps: list[int]  # lists, not arrays: cheaper to set item by item, run cold after a step
+    times: list[float]
     events: list[Any]
+    rows: list[_Views]  # views, made once: slicing costs ~15 us per view run cold after a step
     row0: int = 0
     n: int = 0  # rows filled by the training thread
     written: int = 0  # rows stored by the writer thread
-
-    def __post_init__(self) -> None:  # the rows as views, made once (not at every step)
-        self.rows = list(zip(self.w.unbind(0), self.mask.unbind(0) if self.mask is not None
-                             else [None] * len(self.w)))
 
 
 @dataclass
@@ -61,8 +63,8 @@ class Pipeline:
     ----------
     writer : RunWriter
         The store being written.
-    n_weights : int
-        Recorded weights per snapshot.
+    parts : sequence of int
+        Recorded weights of each parameter (a snapshot is their concatenation).
     has_mask : bool
         Whether snapshots carry a sparse mask.
     pin : bool
@@ -73,13 +75,13 @@ class Pipeline:
         Where the run continues (non-zero when resuming).
     """
 
-    def __init__(self, writer: RunWriter, n_weights: int, *, has_mask: bool, pin: bool,
+    def __init__(self, writer: RunWriter, parts: Sequence[int], *, has_mask: bool, pin: bool,
                  flush_seconds: float, row0: int = 0, iteration0: int = 0,
                  nonfinite0: int = 0) -> None:
         self.writer = writer
         self.flush_seconds = float(flush_seconds)
         c = writer.chunk_steps
-        self._free = [self._new_slot(c, n_weights, has_mask, pin) for _ in range(_N_SLOTS)]
+        self._free = [self._new_slot(c, list(parts), has_mask, pin) for _ in range(_N_SLOTS)]
         self._filling: _Slot | None = None
         self._next_row = row0
         self._jobs: deque[tuple[str, Any]] = deque()
@@ -91,10 +93,12 @@ class Pipeline:
         self._thread.start()
 
     @staticmethod
-    def _new_slot(c: int, n: int, has_mask: bool, pin: bool) -> _Slot:
-        w = torch.empty((c, n), dtype=torch.float32, pin_memory=pin)
-        mask = torch.empty((c, n), dtype=torch.bool, pin_memory=pin) if has_mask else None
-        return _Slot(w, mask, np.zeros(c, np.int64), np.zeros(c), [None] * c)
+    def _new_slot(c: int, parts: list[int], has_mask: bool, pin: bool) -> _Slot:
+        w = torch.empty((c, sum(parts)), dtype=torch.float32, pin_memory=pin)
+        mask = torch.empty((c, sum(parts)), dtype=torch.bool, pin_memory=pin) if has_mask else None
+        rows = [(w[r].split(parts), None if mask is None else mask[r].split(parts))
+                for r in range(c)]
+        return _Slot(w, mask, [0] * c, [0.0] * c, [None] * c, rows)
 
     # ------------------------------------------------------------------ training thread
     @property
@@ -116,38 +120,44 @@ class Pipeline:
                 "(space, permissions) and continue with resume=True."
             ) from self._error
 
-    def next_row(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Host rows (weights, mask) for the next snapshot; waits if both slots are busy."""
+    def next_row(self) -> _Views:
+        """Host row for the next snapshot (per-parameter views of its weights and mask);
+        waits if both slots are busy."""
+        slot = self._filling  # set by this (the training) thread only: no lock to read it
+        if slot is None:
+            slot = self._take_slot()
+        return slot.rows[slot.n]
+
+    def _take_slot(self) -> _Slot:
         with self._cond:
             self.check()
-            if self._filling is None:
-                while not self._free:
-                    self._cond.wait(0.5)
-                    self.check()
-                slot = self._free.pop()
-                slot.row0, slot.n, slot.written = self._next_row, 0, 0
-                self._next_row += len(slot.steps)
-                self._filling = slot
-            return self._filling.rows[self._filling.n]
+            while not self._free:
+                self._cond.wait(0.5)
+                self.check()
+            slot = self._free.pop()
+            slot.row0, slot.n, slot.written = self._next_row, 0, 0
+            self._next_row += len(slot.steps)
+            self._filling = slot
+            return slot
 
     def row_done(self, step: int, event: Any = None) -> bool:
         """Mark the row returned by :meth:`next_row` as filled with the snapshot of ``step``.
 
         Returns whether this filled the slot (which then goes to the writer thread).
         """
-        with self._cond:
-            slot = self._filling
-            if slot is None:
-                raise RuntimeError("row_done() without next_row()")  # internal misuse
-            slot.steps[slot.n], slot.times[slot.n], slot.events[slot.n] = (
-                step, time.monotonic(), event)
-            slot.n += 1
-            full = slot.n == len(slot.steps)
+        slot = self._filling
+        if slot is None:
+            raise RuntimeError("row_done() without next_row()")  # internal misuse
+        n = slot.n
+        slot.steps[n], slot.times[n], slot.events[n] = step, time.monotonic(), event
+        with self._cond:  # the writer reads n (rows it may flush) under the lock
+            slot.n = n + 1
+            full = n + 1 == len(slot.steps)
             if full:
                 self._jobs.append(("slot", slot))
                 self._filling = None
-            if full or slot.n == slot.written + 1:  # a job, or the flush timer starts: wake
-                self._cond.notify_all()  # the writer (not at every step: no context switch)
+            if full or n == slot.written:  # a job, or the flush timer starts: wake the
+                self._cond.notify_all()  # writer (not at every step: no context switch)
             return full
 
     def push_iterations(self, row: int, values: dict[str, np.ndarray], event: Any = None) -> None:
@@ -231,7 +241,8 @@ class Pipeline:
             slot.events[stop - 1].synchronize()
         w = slot.w[start:stop].numpy()
         mask = slot.mask[start:stop].numpy() if slot.mask is not None else None
-        self.writer.write_snapshots(slot.row0 + start, slot.steps[start:stop], w, mask)
+        self.writer.write_snapshots(slot.row0 + start, np.asarray(slot.steps[start:stop], np.int64),
+                                   w, mask)
         slot.written = stop
         self._stored.nonfinite += _count_nonfinite(w)
         self._stored.rows = slot.row0 + stop

@@ -300,7 +300,7 @@ class Recorder:
         if writer is None:  # a sharded run's rank > 0: gathers, stores nothing
             return PeerPipeline(self.layout.n_weights, self._capture.has_mask)
         return Pipeline(
-            writer, self.layout.n_weights, has_mask=self._capture.has_mask,
+            writer, self.layout.counts.tolist(), has_mask=self._capture.has_mask,
             pin=self._capture.device.type == "cuda", flush_seconds=flush_seconds,
             row0=point.row + 1, iteration0=point.step, nonfinite0=nonfinite)
 
