@@ -31,10 +31,11 @@ def _files(root: Path) -> dict[str, bytes]:
 
 @settings(max_examples=25, deadline=None)
 @given(steps=st.sampled_from([1, 2, 4, 16]), width=st.integers(1, 40), n=st.integers(1, 130),
-       rows=st.integers(1, 40), start=st.integers(0, 2), seed=st.integers(0, 1000))
+       rows=st.integers(1, 40), start=st.integers(0, 2), seed=st.integers(0, 1000),
+       unbuffered=st.booleans())
 def test_direct_chunk_files_equal_zarrs(tmp_path_factory: pytest.TempPathFactory, steps: int,
                                         width: int, n: int, rows: int, start: int,
-                                        seed: int) -> None:
+                                        seed: int, unbuffered: bool) -> None:
     root = tmp_path_factory.mktemp("direct")
     shape, chunks = (start * steps + rows + steps, n), (steps, min(width, n))
     values = np.random.default_rng(seed).standard_normal((rows, n)).astype(np.float32)
@@ -43,6 +44,7 @@ def test_direct_chunk_files_equal_zarrs(tmp_path_factory: pytest.TempPathFactory
     theirs = theirs.with_config({"write_empty_chunks": True})  # the writer's setting
     writer = DirectRows.for_array(ours)
     assert writer is not None and writer.covers(start * steps, rows)
+    writer.unbuffered = unbuffered and writer.unbuffered  # O_DIRECT (where there is one) or not
     writer.write(start * steps, values)  # whole chunk rows, then a partial one if any
     theirs[start * steps:start * steps + rows] = values
     assert _files(root / "ours.zarr") == _files(root / "theirs.zarr")
@@ -92,23 +94,53 @@ def test_covers_only_whole_chunk_rows_inside_the_array(tmp_path: Path) -> None:
     assert not rows.covers(2, 4) and not rows.covers(4, 8) and not rows.covers(0, 0)
 
 
+@pytest.mark.parametrize("unbuffered", [False, True])
 def test_a_failed_chunk_write_raises_and_leaves_no_partial_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unbuffered: bool
 ) -> None:
     array = _array(tmp_path, "a", (4, 8), (2, 4))
     rows = DirectRows.for_array(array)
     assert rows is not None
+    rows.unbuffered = unbuffered and rows.unbuffered
     rows.write(0, np.ones((2, 8), np.float32))
     before = _files(tmp_path / "a.zarr")
 
-    def disk_full(fd: int, buffers: list) -> int:
+    def disk_full(fd: int, buffers: object, *args: object) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(direct_module.os, "writev", disk_full)
+    monkeypatch.setattr(direct_module.os, "write" if rows.unbuffered else "writev", disk_full)
     with pytest.raises(OSError, match="No space left"):
         rows.write(0, np.zeros((2, 8), np.float32))
     assert _files(tmp_path / "a.zarr") == before  # old chunks intact, no *.partial left
     np.testing.assert_array_equal(array[0:2], np.ones((2, 8), np.float32))
+
+
+@pytest.mark.skipif(not direct_module._O_DIRECT, reason="no O_DIRECT on this OS")
+def test_chunk_files_skip_the_page_cache_unless_the_file_system_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = np.random.default_rng(0).standard_normal((3, 1001)).astype(np.float32)
+    flags: list[bool] = []
+    real_open = direct_module.os.open
+
+    def no_direct_io(path: object, flags_: int, *args: object) -> int:  # as tmpfs does
+        flags.append(bool(flags_ & direct_module._O_DIRECT))
+        if flags_ & direct_module._O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags_, *args)
+
+    for name, refuse in (("direct", False), ("refused", True)):
+        array = _array(tmp_path, name, (8, 1001), (4, 1001))  # 16016-byte chunks: cut to size
+        rows = DirectRows.for_array(array)
+        assert rows is not None and rows.unbuffered
+        if refuse:
+            monkeypatch.setattr(direct_module.os, "open", no_direct_io)
+        rows.write(0, values)
+        assert rows.unbuffered is not refuse  # refused once: the page cache from then on
+        np.testing.assert_array_equal(array[0:3], values)
+        assert np.isnan(array[3]).all()
+    assert flags == [True, False]  # one refused O_DIRECT open, then the buffered one
+    assert _files(tmp_path / "direct.zarr") == _files(tmp_path / "refused.zarr")
 
 
 def test_run_writer_mixes_direct_in_place_and_zarr_rows(
