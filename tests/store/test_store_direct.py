@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from weightscope.store import Layout, RunWriter, open_run
 from weightscope.store import direct as direct_module
 from weightscope.store.codecs import weight_compressors
-from weightscope.store.direct import DirectRows
+from weightscope.store.direct import DirectRows, update_local_attrs
 
 
 def _array(root: Path, name: str, shape: tuple[int, int], chunks: tuple[int, int],
@@ -75,7 +75,36 @@ def test_rows_continuing_a_chunk_row_in_place_equal_zarrs(
     np.testing.assert_array_equal(ours[:first + more], values)
 
 
-def test_direct_rows_only_take_local_uncompressed_2d_arrays(tmp_path: Path) -> None:
+@settings(max_examples=25, deadline=None)
+@given(chunk=st.sampled_from([1, 4, 64]), batches=st.lists(st.integers(1, 70), min_size=1,
+                                                          max_size=6),
+       dtype=st.sampled_from(["int64", "float64"]), seed=st.integers(0, 1000))
+def test_one_dimensional_rows_equal_zarrs(tmp_path_factory: pytest.TempPathFactory, chunk: int,
+                                          batches: list[int], dtype: str, seed: int) -> None:
+    root = tmp_path_factory.mktemp("flat")
+    n = sum(batches)
+    values = np.random.default_rng(seed).integers(-9, 9, n).astype(dtype)
+    arrays = [zarr.open_group(root / f"{name}.zarr", mode="w").create_array(
+        "w", shape=(n + chunk,), chunks=(chunk,), dtype=dtype, fill_value=-1,
+        compressors=None, config={"write_empty_chunks": True}) for name in ("ours", "theirs")]
+    writer = DirectRows.for_array(arrays[0])
+    assert writer is not None
+    row = 0
+    for size in batches:  # like the writer: new chunk rows, rows continuing one, or zarr
+        part = values[row:row + size]
+        if writer.covers(row, size):
+            writer.write(row, part)
+        elif writer.continues(row, size):
+            writer.write_into(row, part)
+        else:
+            arrays[0][row:row + size] = part
+        arrays[1][row:row + size] = part
+        row += size
+    assert _files(root / "ours.zarr") == _files(root / "theirs.zarr")
+    np.testing.assert_array_equal(arrays[0][:n], values)
+
+
+def test_direct_rows_only_take_local_uncompressed_1d_and_2d_arrays(tmp_path: Path) -> None:
     assert DirectRows.for_array(_array(tmp_path, "a", (4, 8), (2, 4))) is not None
     lz4 = _array(tmp_path, "b", (4, 8), (2, 4), weight_compressors("lz4"))
     assert DirectRows.for_array(lz4) is None
@@ -83,8 +112,14 @@ def test_direct_rows_only_take_local_uncompressed_2d_arrays(tmp_path: Path) -> N
     assert DirectRows.for_array(memory.create_array("w", shape=(4, 8), chunks=(2, 4),
                                                     dtype="float32")) is None
     flat = zarr.open_group(tmp_path / "c.zarr", mode="w").create_array(
-        "w", shape=(8,), chunks=(4,), dtype="float32")
+        "w", shape=(8,), chunks=(4,), dtype="float32")  # zstd by default
     assert DirectRows.for_array(flat) is None
+    plain = zarr.open_group(tmp_path / "d.zarr", mode="w").create_array(
+        "w", shape=(8,), chunks=(4,), dtype="int64", compressors=None)
+    assert DirectRows.for_array(plain) is not None
+    cube = zarr.open_group(tmp_path / "e.zarr", mode="w").create_array(
+        "w", shape=(2, 2, 2), chunks=(1, 2, 2), dtype="float32", compressors=None)
+    assert DirectRows.for_array(cube) is None
 
 
 def test_covers_only_whole_chunk_rows_inside_the_array(tmp_path: Path) -> None:
@@ -155,7 +190,7 @@ def test_run_writer_mixes_direct_in_place_and_zarr_rows(
     for name in ("write", "write_into"):
         original = getattr(DirectRows, name)
         monkeypatch.setattr(DirectRows, name, lambda self, row, values, name=name,
-                            original=original: (calls.append((name, row)),
+                            original=original: (calls.append((self.array.basename, name, row)),
                                                 original(self, row, values)))
     data = np.random.default_rng(0).standard_normal((13, n)).astype(np.float32)
     wr.write_snapshots(0, np.arange(4), data[0:4])  # whole chunk row: direct
@@ -164,5 +199,22 @@ def test_run_writer_mixes_direct_in_place_and_zarr_rows(
     wr.write_snapshots(8, np.arange(8, 11), data[8:11])  # starts a chunk row: direct
     wr.write_snapshots(11, np.arange(11, 13), data[11:13])  # crosses a chunk row end: zarr
     wr.commit(valid_steps=13, valid_iterations=0)
-    assert calls == [("write", 0), ("write", 4), ("write_into", 6), ("write", 8)]
+    w_calls = [call[1:] for call in calls if call[0] == "w"]
+    assert w_calls == [("write", 0), ("write", 4), ("write_into", 6), ("write", 8)]
+    assert {call[0] for call in calls} == {"w", "step"}  # uncompressed, local: direct too
     np.testing.assert_array_equal(open_run(tmp_path / "r.zarr")["w"].values, data)
+
+
+def test_local_attrs_are_written_as_zarr_writes_them(tmp_path: Path) -> None:
+    ours, theirs = (zarr.open_group(tmp_path / f"{name}.zarr", mode="w",
+                                    attributes={"complete": False, "n": 1})
+                    for name in ("ours", "theirs"))
+    new = {"complete": True, "valid_steps": 12, "nested": {"a": [1, 2.5, None]}}
+    assert update_local_attrs(ours, new)
+    theirs.attrs.update(new)
+    assert ((tmp_path / "ours.zarr" / "zarr.json").read_bytes()
+            == (tmp_path / "theirs.zarr" / "zarr.json").read_bytes())
+    assert dict(ours.attrs) == dict(zarr.open_group(tmp_path / "ours.zarr", mode="r").attrs)
+    assert not list(tmp_path.glob("ours.zarr/*.partial"))
+    memory = zarr.open_group(zarr.storage.MemoryStore(), mode="w")
+    assert not update_local_attrs(memory, new) and "complete" not in memory.attrs

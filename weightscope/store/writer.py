@@ -39,7 +39,7 @@ from .codecs import (
     mask_compressors,
     weight_compressors,
 )
-from .direct import DirectRows
+from .direct import DirectRows, update_local_attrs
 from .layout import Layout, plan_chunks
 
 __all__ = ["DEFAULT_BUFFER_BYTES", "RunWriter"]
@@ -72,8 +72,7 @@ class RunWriter:
         for name in (schema.W, schema.MASK):
             if name in self._arrays:
                 self._arrays[name] = self._arrays[name].with_config(_DENSE)
-        self._direct = {name: DirectRows.for_array(self._arrays[name])
-                        for name in (schema.W, schema.MASK) if name in self._arrays}
+        self._direct: dict[str, DirectRows | None] = {}  # made on first write of each array
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -161,13 +160,15 @@ class RunWriter:
         self._write_blocks(schema.W, row, w)
         if mask is not None:
             self._write_blocks(schema.MASK, row, mask)
-        self._arrays[schema.STEP][row:stop] = steps
+        self._write_blocks(schema.STEP, row, steps)
 
     def _write_blocks(self, name: str, row: int, values: np.ndarray) -> None:
         """Write rows: for local uncompressed arrays, new chunk rows straight to chunk files
         and rows continuing a written chunk row in place; the rest through zarr in column
         blocks of a few chunks (bounded encoding memory)."""
-        direct = self._direct.get(name)
+        if name not in self._direct:
+            self._direct[name] = DirectRows.for_array(self._arrays[name])
+        direct = self._direct[name]
         if direct is not None and direct.covers(row, len(values)):
             direct.write(row, values)
             return
@@ -175,6 +176,9 @@ class RunWriter:
             direct.write_into(row, values)
             return
         arr = self._arrays[name]
+        if arr.ndim == 1:
+            arr[row:row + len(values)] = values
+            return
         block = arr.chunks[1] * _CHUNKS_IN_FLIGHT
         for lo in range(0, values.shape[1], block):
             arr[row:row + len(values), lo:lo + block] = values[:, lo:lo + block]
@@ -195,21 +199,23 @@ class RunWriter:
                 # loss and lr appear with their first known value
                 self._arrays[name] = _create_iteration_var(self.group, name, len(self.layout.names))
         self._ensure_rows([schema.ITERATION, *values], stop)
-        self._arrays[schema.ITERATION][row:stop] = iterations
+        self._write_blocks(schema.ITERATION, row, iterations)
         for name, value in values.items():
             if value is not None and name in self._arrays:
-                self._arrays[name][row:stop] = value
+                self._write_blocks(name, row, value)
 
     def commit(self, valid_steps: int, valid_iterations: int, **attrs: Any) -> None:
         """Publish new valid lengths (call only once the data they cover is written)."""
-        self.group.attrs.update(
-            {schema.VALID_STEPS: int(valid_steps), schema.VALID_ITERATIONS: int(valid_iterations),
-             **attrs}
-        )
+        self._update_attrs({schema.VALID_STEPS: int(valid_steps),
+                            schema.VALID_ITERATIONS: int(valid_iterations), **attrs})
 
     def finish(self, total_steps: int) -> None:
         """Mark the run complete (the last call on a run)."""
-        self.group.attrs.update({schema.TOTAL_STEPS: int(total_steps), schema.COMPLETE: True})
+        self._update_attrs({schema.TOTAL_STEPS: int(total_steps), schema.COMPLETE: True})
+
+    def _update_attrs(self, attrs: dict[str, Any]) -> None:
+        if not update_local_attrs(self.group, attrs):  # local: zarr.json written here
+            self.group.attrs.update(attrs)
 
     def _ensure_rows(self, names: list[str], stop: int) -> None:
         """Grow the named arrays (which share their first dimension) so ``stop`` rows fit.
@@ -284,7 +290,7 @@ def _create_weight_arrays(group: zarr.Group, layout: Layout, chunks: tuple[int, 
             compressors=mask_compressors(), dimension_names=(schema.STEP, schema.WEIGHT))
     arrays[schema.STEP] = group.create_array(
         schema.STEP, shape=(cap,), chunks=(max(steps, 1024),), dtype="int64", fill_value=-1,
-        dimension_names=(schema.STEP,))
+        compressors=None, dimension_names=(schema.STEP,))
     p = len(layout.names)
     names = group.create_array(schema.PARAM, shape=(p,), chunks=(max(p, 1),), dtype=str,
                                dimension_names=(schema.PARAM,))
@@ -314,7 +320,8 @@ def _iteration_chunk(n_params: int) -> int:
 def _create_iteration_arrays(group: zarr.Group, n_params: int) -> zarr.Array:
     chunk = _iteration_chunk(n_params)
     return group.create_array(schema.ITERATION, shape=(chunk,), chunks=(chunk,), dtype="int64",
-                              fill_value=-1, dimension_names=(schema.ITERATION,))
+                              fill_value=-1, compressors=None,
+                              dimension_names=(schema.ITERATION,))
 
 
 def _create_iteration_var(group: zarr.Group, name: str, n_params: int) -> zarr.Array:
@@ -322,10 +329,11 @@ def _create_iteration_var(group: zarr.Group, name: str, n_params: int) -> zarr.A
     chunk = _iteration_chunk(n_params)
     if name == schema.DISTANCE:
         return group.create_array(name, shape=(cap, n_params), chunks=(chunk, max(n_params, 1)),
-                                  dtype="float64", fill_value=np.nan,
+                                  dtype="float64", fill_value=np.nan, compressors=None,
                                   dimension_names=(schema.ITERATION, schema.PARAM))
     return group.create_array(name, shape=(cap,), chunks=(chunk,), dtype="float64",
-                              fill_value=np.nan, dimension_names=(schema.ITERATION,))
+                              fill_value=np.nan, compressors=None,
+                              dimension_names=(schema.ITERATION,))
 
 
 def _initial_attrs(layout: Layout, attrs: dict[str, Any]) -> dict[str, Any]:
