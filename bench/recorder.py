@@ -1,11 +1,11 @@
 """Recorder overhead on a 1.86M-parameter MLP, measured against baselines in one process.
 
 Whole runs (construction to close) of the same training: 784-1024-1024-10 MLP, batch 128,
-SGD with momentum, random MNIST-shaped data. After an untimed warm-up run, every configuration
-runs once per round, REPS rounds in alternating order (the two runs of each pair below are
-neighbours), with ``os.sync()`` before each run; the script prints median wall times and, per
-pair below, the median and quartiles over rounds of the ratio of the two times in the same
-round (robust to the slow drifts of a shared machine):
+SGD with momentum, random MNIST-shaped data. After untimed warm-up runs (one of each kind),
+every configuration runs once per round, REPS rounds in alternating order (the two runs of each
+pair below are neighbours), with ``os.sync()`` and ``gc.collect()`` before each run; the
+script prints median wall times and, per pair below, the median and quartiles over rounds of
+the ratio of the two times in the same round (robust to the slow drifts of a shared machine):
 
   (a)  every=10 full snapshots (no distance)  vs  torch.save(state_dict) every 10 steps
   (b)  every=10 full snapshots + exact distance   (target <= 1.15 x (a))
@@ -25,6 +25,7 @@ Run:  python bench/recorder.py [--steps 300] [--reps 7] [--dir DIR]
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
 import statistics
@@ -106,13 +107,17 @@ def time_configs(steps: int, reps: int, root: Path) -> dict[str, list[float]]:
     """Wall seconds of every configuration, ``reps`` rounds in alternating order."""
     times: dict[str, list[float]] = {k: [] for k in CONFIGS}
     names = list(CONFIGS)
-    run_bare(steps, root)  # warm-up, untimed: the process's first run is slower (cold start)
+    run_bare(steps, root)  # warm-up, untimed: the process's first run is slower (cold start),
+    for name, run in CONFIGS.items():  # and so is the first of each kind (one-time imports and
+        run(20, root / f"warm-{names.index(name)}")  # initialization: ~60 ms for a Recorder)
+        shutil.rmtree(root / f"warm-{names.index(name)}", ignore_errors=True)
     for rep in range(reps):
         order = names if rep % 2 == 0 else names[::-1]
         for name in order:
             out = root / f"{rep}-{names.index(name)}"
             os.sync()
-            t0 = time.perf_counter()
+            gc.collect()  # no run pays for the garbage of the ones before (a full collection
+            t0 = time.perf_counter()  # costs ~150 ms in this process)
             CONFIGS[name](steps, out)
             times[name].append(time.perf_counter() - t0)
             shutil.rmtree(out, ignore_errors=True)

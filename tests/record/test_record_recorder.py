@@ -228,3 +228,12 @@ def test_shape_change_through_data_of_the_same_storage_raises(tmp_path):
                                                  r"\(2, 24\)"):
         rec.step()
     rec.abort()
+
+
+def test_slot_memory_starts_on_a_page_boundary() -> None:  # O_DIRECT writes it without a copy
+    from weightscope.record.pipeline import _empty
+
+    for shape, dtype in (((3, 1000), torch.float32), ((5, 7), torch.bool)):
+        t = _empty(shape, dtype, pin=False)
+        assert t.shape == shape and t.dtype == dtype and t.is_contiguous()
+        assert t.data_ptr() % 4096 == 0

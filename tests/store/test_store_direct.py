@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -218,3 +219,26 @@ def test_local_attrs_are_written_as_zarr_writes_them(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("ours.zarr/*.partial"))
     memory = zarr.open_group(zarr.storage.MemoryStore(), mode="w")
     assert not update_local_attrs(memory, new) and "complete" not in memory.attrs
+
+
+@pytest.mark.skipif(not direct_module._O_DIRECT, reason="no O_DIRECT on this OS")
+def test_page_aligned_whole_chunks_are_written_without_a_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows, width = 4, 2048  # 32 KiB chunks: whole 4 KiB blocks
+    block = np.frombuffer(mmap.mmap(-1, rows * width * 4), dtype=np.float32).reshape(rows, width)
+    block[:] = np.random.default_rng(0).standard_normal((rows, width))
+    ours, theirs = (_array(tmp_path, name, (2 * rows, width), (rows, width))
+                    for name in ("ours", "theirs"))
+    writer = DirectRows.for_array(ours)
+    assert writer is not None and writer.unbuffered
+
+    def no_staging(size: int) -> np.ndarray:
+        raise AssertionError("page-aligned whole blocks need no staging copy")
+
+    monkeypatch.setattr(direct_module, "_staging", no_staging)
+    writer.write(0, block)
+    theirs.with_config({"write_empty_chunks": True})[0:rows] = block
+    assert _files(tmp_path / "ours.zarr") == _files(tmp_path / "theirs.zarr")
+    with pytest.raises(AssertionError, match="no staging"):  # a partial chunk row is padded
+        writer.write(rows, block[:1])

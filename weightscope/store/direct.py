@@ -197,16 +197,19 @@ def _write_buffered(path: Path, parts: list[np.ndarray]) -> None:
 def _write_unbuffered(path: Path, parts: list[np.ndarray]) -> None:
     """Write ``parts`` to a new file ``path`` with ``O_DIRECT`` (raises EINVAL where refused).
 
-    The bytes are gathered into this thread's page-aligned staging buffer and written in whole
-    :data:`_ALIGN` blocks; the file is then cut to its exact size.
+    One part of page-aligned memory in whole blocks (a chunk of the Recorder's slot rows) is
+    written as it is; other parts are gathered into this thread's page-aligned staging buffer
+    and written in whole :data:`_ALIGN` blocks, and the file is then cut to its exact size.
     """
     nbytes = sum(p.nbytes for p in parts)
     size = -(-nbytes // _ALIGN) * _ALIGN
-    stage = _staging(size)
-    np.concatenate([p.reshape(-1).view(np.uint8) for p in parts], out=stage[:nbytes])
+    data = parts[0].reshape(-1).view(np.uint8)
+    if not (len(parts) == 1 and data.ctypes.data % _ALIGN == 0 and nbytes == size):
+        data = _staging(size)
+        np.concatenate([p.reshape(-1).view(np.uint8) for p in parts], out=data[:nbytes])
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_DIRECT, 0o666)
     try:
-        view, done = memoryview(stage)[:size], 0
+        view, done = memoryview(data)[:size], 0
         while done < size:  # a short write leaves an unaligned rest: EINVAL, page cache
             done += os.write(fd, view[done:])
         if size != nbytes:
