@@ -139,12 +139,15 @@ def paired_ratio(times: dict[str, list[float]], name: str, base: str) -> float:
 
 
 def spread(times: dict[str, list[float]], name: str, base: str) -> str:
-    """The quartiles of the paired ratios: how far one round is from the median."""
+    """The quartiles of the paired ratios (how far one round is from the median) and a 90 %
+    bootstrap interval of their median (how far the printed median may be from the truth)."""
     ratios = paired_ratios(times, name, base)
     if len(ratios) < 2:
         return ""
     q = statistics.quantiles(ratios, n=4)
-    return f"(quartiles {q[0]:.3f}-{q[2]:.3f})"
+    draws = np.random.default_rng(0).choice(ratios, size=(2000, len(ratios)))
+    lo, hi = np.quantile(np.median(draws, axis=1), [0.05, 0.95])
+    return f"(quartiles {q[0]:.3f}-{q[2]:.3f}; median 90 % CI {lo:.3f}-{hi:.3f})"
 
 
 def _time_writer(root: Path, data: np.ndarray, layout: Layout) -> float:

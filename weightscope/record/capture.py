@@ -204,7 +204,7 @@ class DistanceTracker:
 
 
 def gather_into(flat: torch.Tensor, index: torch.Tensor | None, dst: torch.Tensor,
-            non_blocking: bool) -> None:
+                non_blocking: bool) -> None:
     """``dst[:] = flat[index]`` (all of ``flat`` when ``index`` is None), into host memory."""
     if index is None:
         dst.copy_(flat, non_blocking=non_blocking)
