@@ -1,27 +1,32 @@
-"""Whole chunk rows of an uncompressed array written straight to chunk files (local stores).
+"""Rows of uncompressed arrays written straight to chunk files, and attrs (local stores).
 
 The writer's hot path stores ``chunk_steps`` snapshots at a time: every chunk of that chunk
 row is new, so its bytes are just the rows' slices of the snapshot block, in C order, padded
 with the fill value past the array's edge (and with fill rows below a partial chunk row, as
-when a run is flushed or closed). For an uncompressed array in a local directory (zarr's
-``LocalStore``, chunks encoded by a single little-endian ``BytesCodec``) :class:`DirectRows`
-writes those bytes itself (no codec pipeline, no event loop), two chunk files at a time, each
-into a temporary file that is then renamed over the chunk key, like ``LocalStore`` does: the
-result is byte for byte what zarr writes, and a crash leaves either the old chunk or the new
-one. Where the OS has ``O_DIRECT`` (Linux) a chunk file is written around the page cache: its
-bytes are gathered into a page-aligned staging buffer of the writing thread (reused) and
-written in whole 4 KiB blocks, then the file is cut to size. A recording is written once and
-read much later, so it has no business in the page cache (where gigabytes of snapshots would
-evict the training data), and page-cache writes cost the CPU the training runs on: the
-kernel's copy plus, on VMs that hand freed memory back to the host, a host fault per new page
-(~2.8 ms of CPU per MB here, against ~0.3 ms per MB with O_DIRECT, ``bench/recorder.py``'s
-machine). A file system that refuses ``O_DIRECT`` (tmpfs) gets ``os.writev`` from the rows
-themselves from its first refusal on. Rows that continue a chunk row
-whose chunk files exist (a flush or a checkpoint wrote its first rows) are written in place
-into those files (``os.pwritev`` at the rows' offset): zarr would read, merge and rewrite the
-whole chunk row for them. Those rows lie past the run's committed length until the writer
-commits them, so a crash in the middle of one leaves only uncommitted rows torn. Everything
-else (rows that cross a chunk row's end, compressed arrays, object stores) goes through zarr.
+when a run is flushed or closed). For an uncompressed 1-D or 2-D array in a local directory
+(zarr's ``LocalStore``, chunks encoded by a single little-endian ``BytesCodec``: ``w``,
+``mask`` and the per-step and per-iteration arrays of a run) :class:`DirectRows` writes those
+bytes itself (no codec pipeline, no event loop), two chunk files at a time, each into a
+temporary file that is then renamed over the chunk key, like ``LocalStore`` does: the result
+is byte for byte what zarr writes, and a crash leaves either the old chunk or the new one.
+
+Where the OS has ``O_DIRECT`` (Linux) a chunk file is written around the page cache, in whole
+4 KiB blocks (then cut to size): straight from the rows when they are one page-aligned block
+(the Recorder's slots are), else gathered into a page-aligned staging buffer of the writing
+thread (reused). A recording is written once and read much later, so it has no business in
+the page cache (where gigabytes of snapshots would evict the training data), and page-cache
+writes cost the CPU the training runs on: the kernel's copy plus, on VMs that hand freed
+memory back to the host, a host fault per new page (~2.8 ms of CPU per MB on
+``bench/recorder.py``'s machine, against ~0.3 ms per MB with O_DIRECT). A file system that
+refuses ``O_DIRECT`` (tmpfs) gets ``os.writev`` from the rows from its first refusal on.
+
+Rows that continue a chunk row whose chunk files exist (a flush or a checkpoint wrote its
+first rows) are written in place into those files (``os.pwritev`` at the rows' offset): zarr
+would read, merge and rewrite the whole chunk row for them. Those rows lie past the run's
+committed length until the writer commits them, so a crash in the middle of one leaves only
+uncommitted rows torn. Everything else (rows that cross a chunk row's end, compressed arrays,
+object stores) goes through zarr. :func:`update_local_attrs` likewise writes a local group's
+``zarr.json`` (zarr's own serialization) for the commits of valid lengths.
 
 Examples
 --------
