@@ -219,6 +219,8 @@ def test_local_attrs_are_written_as_zarr_writes_them(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("ours.zarr/*.partial"))
     memory = zarr.open_group(zarr.storage.MemoryStore(), mode="w")
     assert not update_local_attrs(memory, new) and "complete" not in memory.attrs
+    v2 = zarr.open_group(tmp_path / "v2.zarr", mode="w", zarr_format=2)
+    assert not update_local_attrs(v2, new) and "complete" not in v2.attrs
 
 
 @pytest.mark.skipif(not direct_module._O_DIRECT, reason="no O_DIRECT on this OS")

@@ -237,10 +237,10 @@ def update_local_attrs(group: zarr.Group, attrs: dict[str, Any]) -> bool:
     The bytes are zarr's own serialization of the group's metadata, written to a temporary
     file renamed over ``zarr.json`` as ``LocalStore`` does; it saves the event loop's thread
     hops (~1.3 ms of CPU per update, several per chunk row of a recording). Returns False,
-    doing nothing, for a group in any other store.
+    doing nothing, for a group in any other store or of zarr format 2.
     """
     store = group.store_path.store
-    if not isinstance(store, LocalStore):
+    if not isinstance(store, LocalStore) or group.metadata.zarr_format != 3:
         return False
     metadata = group.metadata
     metadata.attributes.update(attrs)
