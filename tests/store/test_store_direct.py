@@ -244,3 +244,22 @@ def test_page_aligned_whole_chunks_are_written_without_a_copy(
     assert _files(tmp_path / "ours.zarr") == _files(tmp_path / "theirs.zarr")
     with pytest.raises(AssertionError, match="no staging"):  # a partial chunk row is padded
         writer.write(rows, block[:1])
+
+
+def test_short_writes_are_completed_at_the_position_and_at_an_offset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts = [np.arange(i * 10, i * 10 + 10, dtype=np.int64) for i in range(5)]
+    writev, pwritev = direct_module.os.writev, direct_module.os.pwritev
+    monkeypatch.setattr(direct_module.os, "writev", lambda fd, g: writev(fd, [g[0][:3]]))
+    monkeypatch.setattr(direct_module.os, "pwritev",
+                        lambda fd, g, off: pwritev(fd, [g[0][:3]], off))
+    new = tmp_path / "new"
+    direct_module._write_buffered(new, parts)
+    np.testing.assert_array_equal(np.fromfile(new, np.int64), np.arange(50))
+    old = tmp_path / "old"
+    old.write_bytes(b"\0" * 16 + b"\1" * 400 + b"\2" * 8)
+    direct_module._put_into(old, parts, 16)
+    data = old.read_bytes()
+    assert data[:16] == b"\0" * 16 and data[416:] == b"\2" * 8
+    np.testing.assert_array_equal(np.frombuffer(data[16:416], np.int64), np.arange(50))

@@ -36,10 +36,7 @@ from ..errors import ShapeChangedError
 from ..store import Layout
 from .selection import Selected
 
-__all__ = ["Capture", "DistanceTracker", "Row", "effective_weight", "gather_into", "mask_of"]
-
-#: A snapshot row: the whole row, or its per-parameter views (:meth:`Capture.split`).
-Row = torch.Tensor | Sequence[torch.Tensor]
+__all__ = ["Capture", "DistanceTracker", "effective_weight", "gather_into", "mask_of"]
 
 
 def mask_of(sel: Selected) -> torch.Tensor | None:
@@ -87,18 +84,16 @@ class Capture:
         self._seen: list[tuple[Any, ...]] = []  # (tensor, data_ptr, shape, stride)
         self._flat: list[tuple[torch.Tensor, torch.Tensor | None]] = []  # (weights, mask)
 
-    def copy_into(self, w_row: Row, mask_row: Row | None = None,
+    def copy_into(self, w_parts: Sequence[torch.Tensor],
+                  m_parts: Sequence[torch.Tensor] | None = None,
                   sources: Sequence[tuple[torch.Tensor, torch.Tensor | None]] | None = None
                   ) -> None:
-        """Copy the current weights (and masks) into host rows ``w_row`` / ``mask_row``.
+        """Copy the current weights (and masks) into host rows, given as per-parameter views.
 
-        A row is a whole snapshot row or its per-parameter views (:meth:`split`; made once,
-        as the Pipeline keeps them: splitting a row costs ~15 us per parameter run cold after
-        an optimizer step). ``sources`` is what :meth:`sources` returned for this step (looked
-        up when not given).
+        The views are those of :meth:`split`, made once per row (the Pipeline keeps them:
+        splitting a row costs ~15 us per parameter run cold after an optimizer step).
+        ``sources`` is what :meth:`sources` returned for this step (looked up when not given).
         """
-        w_parts = self.split(w_row) if isinstance(w_row, torch.Tensor) else w_row
-        m_parts = self.split(mask_row) if isinstance(mask_row, torch.Tensor) else mask_row
         for i, (w, mask) in enumerate(self.sources() if sources is None else sources):
             gather_into(w, self.index[i], w_parts[i], self.non_blocking)
             if m_parts is not None:

@@ -34,7 +34,7 @@ import torch.distributed as dist
 
 from .. import errors
 from ..errors import ConfigError, WeightscopeError, WriterError
-from .capture import Capture, DistanceTracker, Row, abs_sum, gather_into
+from .capture import Capture, DistanceTracker, abs_sum, gather_into
 from .resume import ResumePoint
 from .selection import Selected
 
@@ -110,10 +110,10 @@ class ShardedCapture(Capture):
         return [(t, None) for t in tensors]
 
     @torch.no_grad()
-    def copy_into(self, w_row: Row, mask_row: Row | None = None, sources: Any = None) -> None:
-        """Gather every parameter in turn and copy its recorded elements into ``w_row``."""
-        parts = self.split(w_row) if isinstance(w_row, torch.Tensor) else w_row
-        for sel, index, dst in zip(self.selected, self.index, parts):
+    def copy_into(self, w_parts: Sequence[torch.Tensor],
+                  m_parts: Sequence[torch.Tensor] | None = None, sources: Any = None) -> None:
+        """Gather every parameter in turn and copy its recorded elements into ``w_parts``."""
+        for sel, index, dst in zip(self.selected, self.index, w_parts):
             gather_into(_full(sel.tensor).reshape(-1), index, dst, self.non_blocking)
 
 
@@ -142,15 +142,16 @@ class ShardedDistance(DistanceTracker):
 class PeerPipeline:
     """The Pipeline of a rank other than 0 in a sharded run: rows are filled, nothing stored."""
 
-    def __init__(self, n_weights: int, has_mask: bool) -> None:
-        self._w = torch.empty(n_weights, dtype=torch.float32)
-        self._mask = torch.empty(n_weights, dtype=torch.bool) if has_mask else None
+    def __init__(self, parts: Sequence[int], has_mask: bool) -> None:
+        parts = list(parts)
+        self._w = torch.empty(sum(parts), dtype=torch.float32).split(parts)
+        self._mask = torch.empty(sum(parts), dtype=torch.bool).split(parts) if has_mask else None
 
     def check(self) -> None:
         """Nothing can fail here (rank 0 owns the writer)."""
 
-    def next_row(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """A scratch row: the gathered values are dropped."""
+    def next_row(self) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...] | None]:
+        """A scratch row (per-parameter views): the gathered values are dropped."""
         return self._w, self._mask
 
     def row_done(self, step: int, event: Any = None) -> bool:
@@ -176,7 +177,7 @@ def open_in_lockstep(active: bool, capture: Capture, n_weights: int,
     point, or its error, which every rank raises, so that no rank waits forever in a collective.
     """
     current = torch.empty(n_weights, dtype=torch.float32)
-    capture.copy_into(current)
+    capture.copy_into(capture.split(current))
     opened, error = None, None
     if active:
         try:

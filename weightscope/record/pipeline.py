@@ -26,11 +26,11 @@ import torch
 from .. import schema
 from ..errors import WriterError
 from ..store import RunWriter
+from ..store.direct import ALIGN
 
 __all__ = ["Pipeline"]
 
 _N_SLOTS = 2
-_PAGE = 4096
 
 
 #: A row for the training thread: per-parameter views of its weights and of its mask.
@@ -280,13 +280,13 @@ class Pipeline:
 
 
 def _empty(shape: tuple[int, int], dtype: torch.dtype, pin: bool) -> torch.Tensor:
-    """Slot memory: pinned for CUDA models, else starting on a page (4 KiB) boundary, which
-    lets chunks of whole rows go to disk without a copy (``O_DIRECT``)."""
+    """Slot memory: pinned for CUDA models, else starting on an ``ALIGN`` (4 KiB) boundary,
+    which lets chunks of whole rows go to disk without a copy (``O_DIRECT``)."""
     if pin:
         return torch.empty(shape, dtype=dtype, pin_memory=True)
     nbytes = shape[0] * shape[1] * torch.empty((), dtype=dtype).element_size()
-    raw = torch.empty(nbytes + _PAGE, dtype=torch.uint8)
-    start = -raw.data_ptr() % _PAGE
+    raw = torch.empty(nbytes + ALIGN, dtype=torch.uint8)
+    start = -raw.data_ptr() % ALIGN
     return raw[start:start + nbytes].view(dtype).view(shape)
 
 

@@ -298,9 +298,9 @@ class Recorder:
     def _new_pipeline(self, writer: RunWriter | None, point: ResumePoint, nonfinite: int,
                       flush_seconds: float) -> Pipeline | PeerPipeline:
         if writer is None:  # a sharded run's rank > 0: gathers, stores nothing
-            return PeerPipeline(self.layout.n_weights, self._capture.has_mask)
+            return PeerPipeline(self._capture.sizes, self._capture.has_mask)
         return Pipeline(
-            writer, self.layout.counts.tolist(), has_mask=self._capture.has_mask,
+            writer, self._capture.sizes, has_mask=self._capture.has_mask,
             pin=self._capture.device.type == "cuda", flush_seconds=flush_seconds,
             row0=point.row + 1, iteration0=point.step, nonfinite0=nonfinite)
 
@@ -313,7 +313,7 @@ class Recorder:
         point = find_resume_point(writer.group, resume)
         if current is None:
             current = torch.empty(self.layout.n_weights, dtype=torch.float32)
-            self._capture.copy_into(current)
+            self._capture.copy_into(self._capture.split(current))
         if point.row >= 0:
             check_weights(writer, point, current.numpy())
         nonfinite = _count_nonfinite(writer, point.row + 1)

@@ -60,7 +60,7 @@ from zarr.storage import LocalStore
 
 from .._pools import thread_pool
 
-__all__ = ["DirectRows", "update_local_attrs"]
+__all__ = ["ALIGN", "DirectRows", "update_local_attrs"]
 
 ZARR_JSON = "zarr.json"
 
@@ -68,9 +68,9 @@ _HAS_WRITEV = hasattr(os, "writev")  # POSIX only: elsewhere zarr writes every c
 _HAS_PWRITEV = hasattr(os, "pwritev")
 _IOV = 512  # buffers per writev call (IOV_MAX is at least 1024 on Linux and macOS)
 _THREADS = 2  # chunk files written at once (creating a file costs ~0.5 ms of kernel time)
-#: New chunk files are written with O_DIRECT where the OS has it (Linux), from page-aligned
-#: staging buffers in whole blocks of this many bytes, then cut to size.
-_ALIGN = 4096
+#: New chunk files are written with O_DIRECT where the OS has it (Linux), from memory that
+#: starts on a multiple of this many bytes, in whole blocks of it, then cut to size.
+ALIGN = 4096
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _STAGE = threading.local()
 
@@ -188,15 +188,25 @@ def _write_buffered(path: Path, parts: list[np.ndarray]) -> None:
     """Write ``parts`` to a new file ``path`` with ``writev`` (through the page cache)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
-        for lo in range(0, len(parts), _IOV):
-            group = parts[lo:lo + _IOV]
-            done, total = os.writev(fd, group), sum(p.nbytes for p in group)
-            if done != total:  # a short write (rare): the rest with plain writes
-                rest = memoryview(b"".join(p.tobytes() for p in group))[done:]
-                while rest:
-                    rest = rest[os.write(fd, rest):]
+        _write_parts(fd, parts)
     finally:
         os.close(fd)
+
+
+def _write_parts(fd: int, parts: list[np.ndarray], offset: int | None = None) -> None:
+    """Write ``parts`` to ``fd`` at its position (``writev``) or at ``offset`` (``pwritev``)."""
+    for lo in range(0, len(parts), _IOV):
+        group = parts[lo:lo + _IOV]
+        total = sum(p.nbytes for p in group)
+        done = os.writev(fd, group) if offset is None else os.pwritev(fd, group, offset)
+        if done != total:  # a short write (rare): the rest with plain writes
+            rest = memoryview(b"".join(p.tobytes() for p in group))[done:]
+            while rest:
+                k = (os.write(fd, rest) if offset is None
+                     else os.pwrite(fd, rest, offset + total - len(rest)))
+                rest = rest[k:]
+        if offset is not None:
+            offset += total
 
 
 def _write_unbuffered(path: Path, parts: list[np.ndarray]) -> None:
@@ -204,12 +214,12 @@ def _write_unbuffered(path: Path, parts: list[np.ndarray]) -> None:
 
     One part of page-aligned memory in whole blocks (a chunk of the Recorder's slot rows) is
     written as it is; other parts are gathered into this thread's page-aligned staging buffer
-    and written in whole :data:`_ALIGN` blocks, and the file is then cut to its exact size.
+    and written in whole :data:`ALIGN` blocks, and the file is then cut to its exact size.
     """
     nbytes = sum(p.nbytes for p in parts)
-    size = -(-nbytes // _ALIGN) * _ALIGN
+    size = -(-nbytes // ALIGN) * ALIGN
     data = parts[0].reshape(-1).view(np.uint8)
-    if not (len(parts) == 1 and data.ctypes.data % _ALIGN == 0 and nbytes == size):
+    if not (len(parts) == 1 and data.ctypes.data % ALIGN == 0 and nbytes == size):
         data = _staging(size)
         np.concatenate([p.reshape(-1).view(np.uint8) for p in parts], out=data[:nbytes])
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_DIRECT, 0o666)
@@ -260,15 +270,7 @@ def _put_into(path: Path, parts: list[np.ndarray], offset: int) -> None:
     """Write ``parts`` into the existing file ``path`` from byte ``offset`` on."""
     fd = os.open(path, os.O_WRONLY)
     try:
-        for lo in range(0, len(parts), _IOV):
-            group = parts[lo:lo + _IOV]
-            done, total = os.pwritev(fd, group, offset), sum(p.nbytes for p in group)
-            if done != total:  # a short write (rare): the rest with plain writes
-                rest, pos = memoryview(b"".join(p.tobytes() for p in group))[done:], offset + done
-                while rest:
-                    k = os.pwrite(fd, rest, pos)
-                    rest, pos = rest[k:], pos + k
-            offset += total
+        _write_parts(fd, parts, offset)
     finally:
         os.close(fd)
 
