@@ -26,7 +26,7 @@ import torch
 from .. import schema
 from ..errors import WriterError
 from ..store import RunWriter
-from ..store.direct import ALIGN
+from ..store import aligned_bytes
 
 __all__ = ["Pipeline"]
 
@@ -280,14 +280,11 @@ class Pipeline:
 
 
 def _empty(shape: tuple[int, int], dtype: torch.dtype, pin: bool) -> torch.Tensor:
-    """Slot memory: pinned for CUDA models, else starting on an ``ALIGN`` (4 KiB) boundary,
-    which lets chunks of whole rows go to disk without a copy (``O_DIRECT``)."""
+    """Slot memory: pinned for CUDA models, else memory the store writes without a copy."""
     if pin:
         return torch.empty(shape, dtype=dtype, pin_memory=True)
     nbytes = shape[0] * shape[1] * torch.empty((), dtype=dtype).element_size()
-    raw = torch.empty(nbytes + ALIGN, dtype=torch.uint8)
-    start = -raw.data_ptr() % ALIGN
-    return raw[start:start + nbytes].view(dtype).view(shape)
+    return torch.from_numpy(aligned_bytes(nbytes)).view(dtype).view(shape)
 
 
 def _count_nonfinite(w: np.ndarray, block: int = 2**22) -> int:

@@ -12,10 +12,11 @@ Traceback (most recent call last):
 weightscope.errors.RunNotFoundError: no run at 'does/not/exist.zarr': the path does not exist...
 """
 
+from .direct import aligned_bytes
 from .layout import Layout, plan_chunks
 from .paths import StorageAccessError, StorageError, run_size_bytes
 from .reader import open_run
 from .writer import DEFAULT_BUFFER_BYTES, RunWriter
 
 __all__ = ["DEFAULT_BUFFER_BYTES", "Layout", "RunWriter", "StorageAccessError", "StorageError",
-           "open_run", "plan_chunks", "run_size_bytes"]
+           "aligned_bytes", "open_run", "plan_chunks", "run_size_bytes"]

@@ -60,7 +60,7 @@ from zarr.storage import LocalStore
 
 from .._pools import thread_pool
 
-__all__ = ["ALIGN", "DirectRows", "update_local_attrs"]
+__all__ = ["ALIGN", "DirectRows", "aligned_bytes", "update_local_attrs"]
 
 ZARR_JSON = "zarr.json"
 
@@ -73,6 +73,20 @@ _THREADS = 2  # chunk files written at once (creating a file costs ~0.5 ms of ke
 ALIGN = 4096
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _STAGE = threading.local()
+
+
+def aligned_bytes(nbytes: int) -> np.ndarray:
+    """``nbytes`` of uninitialized memory that starts on an :data:`ALIGN` boundary.
+
+    Rows kept in such memory go to disk without a staging copy when a chunk is one block of
+    whole pages (see :class:`DirectRows`).
+
+    >>> aligned_bytes(10).ctypes.data % ALIGN
+    0
+    """
+    raw = np.empty(nbytes + ALIGN, dtype=np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    return raw[start:start + nbytes]
 
 
 class DirectRows:
