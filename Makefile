@@ -6,18 +6,23 @@ STAMP  := $(VENV)/.installed
 # A CPU build of torch is pinned here (users bring their own torch; pyproject keeps a range).
 TORCH  ?= torch==2.13.0
 OUT    ?= demo-out
+LOG    := $(VENV)/install.log
 
 .PHONY: demo test lint bench clean
 
+# pip's and setuptools' output goes to $(LOG); it is shown only when the install fails.
 $(STAMP): pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet --prefer-binary -c constraints.txt -e ".[dev]"
-	touch $(STAMP)
+	@echo "Installing weightscope and its dependencies into $(VENV) (log: $(LOG)) ..."
+	@$(PYTHON) -m venv $(VENV)
+	@( $(PY) -m pip install --upgrade pip \
+	   && $(PY) -m pip install "$(TORCH)" \
+	   && $(PY) -m pip install --prefer-binary -c constraints.txt -e ".[dev]" ) > $(LOG) 2>&1 \
+	   || { tail -n 40 $(LOG); echo "install failed: see $(LOG)"; exit 1; }
+	@touch $(STAMP)
+	@echo "Installed."
 
 demo: $(STAMP)
-	$(VENV)/bin/weightscope demo --out $(OUT)
+	@$(VENV)/bin/weightscope demo --out $(OUT)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
