@@ -3,7 +3,11 @@
 Trains the bench MLP (784-1024-1024-10) for a few hundred steps, takes 32 snapshots of its
 weights (every 10 steps), and stores them through a zarr array with each candidate codec
 from one thread (as the Recorder's writer thread does), printing the compression ratio, the
-write throughput and the ratio of that throughput to storing the raw bytes.
+write throughput and the ratio of that throughput to storing the raw bytes. Then it stores
+the same snapshots through :class:`weightscope.store.RunWriter` (the Recorder's path: its own
+chunk writer where it applies, zarr otherwise) at each of the store's compressions, in whole
+chunk rows and in half chunk rows continued in place (as flushes do), printing wall and CPU
+time (all threads) per MB.
 
 Run:  python bench/codecs.py
 """
@@ -21,6 +25,9 @@ import torch
 import zarr
 from torch import nn
 from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
+
+from weightscope.store import Layout, RunWriter
+from weightscope.store.codecs import COMPRESSIONS
 
 CANDIDATES = {
     "none": (),
@@ -64,6 +71,34 @@ def store(data: np.ndarray, codecs: tuple, root: Path) -> tuple[float, int]:
     return elapsed, size
 
 
+def store_run(data: np.ndarray, compression: str, split: int, root: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of a RunWriter storing ``data`` in chunk rows cut in ``split``."""
+    path = root / "r.zarr"
+    shutil.rmtree(path, ignore_errors=True)
+    layout = Layout.build(["w"], [(data.shape[1],)], [None])
+    wr = RunWriter.create(path, layout, attrs={"every": 1}, compression=compression)
+    c = wr.chunk_steps
+    step = max(1, c // split)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for r in range(0, len(data), step):
+        rows = data[r:r + step]
+        wr.write_snapshots(r, np.arange(r, r + len(rows)), rows)
+        wr.commit(valid_steps=r + len(rows), valid_iterations=0)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def writer_section(data: np.ndarray, root: Path, reps: int = 5) -> None:
+    mb = data.nbytes / 2**20
+    print("RunWriter (median of", reps, "runs):")
+    for compression in COMPRESSIONS:
+        for split, how in ((1, "whole chunk rows"), (2, "half rows, in place")):
+            runs = [store_run(data, compression, split, root) for _ in range(reps)]
+            wall = statistics.median(r[0] for r in runs)
+            cpu = statistics.median(r[1] for r in runs)
+            print(f"  {compression:5s} {how:20s} {1e3 * wall / mb:6.2f} ms/MB wall  "
+                  f"{1e3 * cpu / mb:6.2f} ms/MB CPU")
+
+
 def main() -> None:
     data = snapshots()
     mb = data.nbytes / 2**20
@@ -80,6 +115,7 @@ def main() -> None:
             base = base or t
             print(f"  {name:24s} ratio {data.nbytes / size:5.3f}  {mb / t:7.1f} MB/s  "
                   f"time x{t / base:5.2f} of none")
+        writer_section(data, root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
