@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from weightscope._validate import check_int, is_int
 from weightscope.errors import ConfigError
 
 __all__ = ["MNIST1D", "load_mnist1d"]
@@ -102,7 +103,7 @@ def load_mnist1d(num_samples: int = 5000, seed: int = 42, train_split: float = 0
 
 
 def _validate(num_samples: int, seed: int, train_split: float) -> None:
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int | np.integer):
+    if not is_int(num_samples):
         raise ConfigError(
             f"num_samples must be an int; got {num_samples!r}. Pass e.g. num_samples=5000."
         )
@@ -111,8 +112,7 @@ def _validate(num_samples: int, seed: int, train_split: float) -> None:
             f"num_samples must be a positive multiple of {NUM_CLASSES} (equal count per class); "
             f"got {num_samples}. Pass e.g. num_samples=5000."
         )
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"seed must be an int >= 0; got {seed!r}. Pass e.g. seed=42.")
+    check_int(seed, "seed must be an int >= 0", minimum=0, fix="Pass e.g. seed=42.")
     n_train = int(num_samples * train_split)
     if not 0 < n_train < num_samples:
         raise ConfigError(

@@ -17,15 +17,10 @@ A hook that is also a context manager (``Recorder`` is) is entered before traini
 after it, so a run that fails is closed by the hook's own ``__exit__``; other hooks get
 ``close()`` only after a successful run.
 
-The presets (:func:`demo_config`) come from ``scripts/figure1_recipe_study.py`` (MLP family
-of widths 120/176/216/256, 4000 steps, snapshots every 40 steps, seeds 0-2): with
-``recipe="adamw"`` (lr 1e-3, decoupled weight decay 0.05) all three Figure 1 trends hold --
-active set 0.04 / 0.21 / 0.24 at 10% / 50% / 90% of training, total distance 0.46-0.48 / 0.69 /
-0.85-0.87 / 1 of the largest, Spearman(median decorrelation time, final |w|) = +1.0 over 10
-bins. With ``recipe="sgd"`` (lr 0.1, momentum 0.9, weight decay 5e-4) the right panel is
-inverted (Spearman -1.0) and the distance is not always monotone in width (seed 0: 0.73 /
-0.85 / 0.77 / 1), which the demo can show as a contrast. The whole adamw demo (training with
-the Recorder and analysis) took 38 s on a busy 2-core machine.
+The presets (:func:`demo_config`) come from ``scripts/figure1_recipe_study.py``: with
+``recipe="adamw"`` all three Figure 1 trends hold; with ``recipe="sgd"`` the right panel is
+inverted, which the demo can show as a contrast (measurements: ``docs/performance.md``,
+section "Experiments").
 
 Examples
 --------
@@ -46,6 +41,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from weightscope._validate import check_int
 from weightscope.errors import ConfigError
 
 from .data import MNIST1D, load_mnist1d
@@ -55,7 +51,7 @@ from .train import RECIPES, TrainConfig, TrainResult, train
 __all__ = ["DEMO_PRESETS", "DemoConfig", "FamilyRun", "RunHook", "RunSpec", "demo_config",
            "run_family"]
 
-#: Demo settings per recipe (chosen from the measurements in the module docstring).
+#: Demo settings per recipe (chosen from the measurements in docs/performance.md).
 DEMO_PRESETS: dict[str, dict[str, object]] = {
     "adamw": {"recipe": "adamw", "arch": "mlp", "n_models": 4, "steps": 4000, "every": 40},
     "sgd": {"recipe": "sgd", "arch": "mlp", "n_models": 4, "steps": 4000, "every": 40},
@@ -80,8 +76,8 @@ class DemoConfig:
         Batch size, seed of model init and batch order, MNIST-1D size.
     threads : int or None, default 1
         torch intra-op threads while training (restored afterwards); None keeps the current
-        setting. These models are too small to gain from more threads, and on a busy 2-core
-        machine 2 threads ran 3-10x slower than 1 (OpenMP threads competing for cores).
+        setting. These models are too small to gain from more threads (OpenMP threads only
+        compete for cores).
 
     Examples
     --------
@@ -107,18 +103,15 @@ class DemoConfig:
             raise ConfigError(f"recipe must be one of {RECIPES}; got {self.recipe!r}. "
                               "Pass recipe='adamw' or recipe='sgd'.")
         self.train_config  # noqa: B018 -- validates steps, batch_size and seed
-        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
-            raise ConfigError(f"every must be an int >= 1; got {self.every!r}. Pass every=20.")
+        check_int(self.every, "every must be an int >= 1", fix="Pass every=20.")
         if self.steps < 3 * self.every:
             raise ConfigError(
                 f"steps must be >= 3 * every so that decay times have >= 3 snapshots; got "
                 f"steps={self.steps}, every={self.every}. Pass more steps or a smaller every."
             )
         self.widths  # noqa: B018 -- validates n_models
-        if self.threads is not None and (isinstance(self.threads, bool)
-                                         or not isinstance(self.threads, int) or self.threads < 1):
-            raise ConfigError(f"threads must be None or an int >= 1; got {self.threads!r}. "
-                              "Pass threads=1.")
+        if self.threads is not None:
+            check_int(self.threads, "threads must be None or an int >= 1", fix="Pass threads=1.")
 
     @property
     def widths(self) -> tuple[int, ...]:

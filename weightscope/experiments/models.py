@@ -30,6 +30,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from weightscope._validate import check_int
 from weightscope.errors import ConfigError
 
 __all__ = ["ARCHS", "DEFAULT_WIDTH", "build", "cnn", "count_weights", "mlp", "model_family"]
@@ -208,5 +209,4 @@ def _check_arch(arch: str) -> None:
 
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name} must be an int >= 1; got {value!r}. Pass e.g. {name}=1.")
+        check_int(value, f"{name} must be an int >= 1", fix=f"Pass e.g. {name}=1.")

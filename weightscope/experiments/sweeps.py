@@ -61,6 +61,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from weightscope._validate import check_int
 from weightscope.errors import ConfigError
 
 from .sparse_config import RunConfig
@@ -128,9 +129,8 @@ def get_sweep(name: str, steps: int | None = None, **overrides: Any) -> Sweep:
     """
     if name not in SWEEPS:
         raise ConfigError(f"unknown sweep {name!r}; choose one of {', '.join(SWEEPS)}.")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
-                              or steps < 1):
-        raise ConfigError(f"steps must be an int >= 1; got {steps!r}. Pass e.g. --steps 20.")
+    if steps is not None:
+        check_int(steps, "steps must be an int >= 1", fix="Pass e.g. --steps 20.")
     bad = sorted(set(overrides) - set(OVERRIDABLE))
     if bad:
         raise ConfigError(f"sweep overrides may only set {OVERRIDABLE}; got {bad}.")

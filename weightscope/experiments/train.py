@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from weightscope._validate import check_int, check_real
 from weightscope.errors import ConfigError
 
 from .data import MNIST1D
@@ -264,15 +265,12 @@ def _batches(
 
 def _check_float(name: str, value: object, low: float, high: float | None = None,
                  low_open: bool = False) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low) and (high is None or value < high)
-    if not ok:
-        bounds = f"{'(' if low_open else '['}{low}, {'inf' if high is None else high})"
-        raise ConfigError(f"{name} must be a finite number in {bounds}; got {value!r}. "
-                          f"Pass e.g. {name}={PRESETS['adamw'].get(name, 0.9)}.")
+    bounds = f"{'(' if low_open else '['}{low}, {'inf' if high is None else high})"
+    check_real(value, f"{name} must be a finite number in {bounds}", low=low,
+               high=math.inf if high is None else high, low_open=low_open, high_open=True,
+               fix=f"Pass e.g. {name}={PRESETS['adamw'].get(name, 0.9)}.")
 
 
 def _check_int(name: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name} must be an int >= {low}; got {value!r}. "
-                          f"Pass e.g. {name}={max(low, 1)}.")
+    check_int(value, f"{name} must be an int >= {low}", minimum=low,
+              fix=f"Pass e.g. {name}={max(low, 1)}.")
