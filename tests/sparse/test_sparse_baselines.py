@@ -187,7 +187,7 @@ def test_rigl_regrows_by_largest_dense_gradient() -> None:
     assert torch.equal(grown, expected.view(8, 16))
     assert torch.equal(before & ~lin.weight_mask, _weakest(w_after_opt, before, count))
     assert bool((lin.weight.detach()[grown] == 0).all())
-    assert sp.step_count == 1 and lin.__dict__["_ws_dense_grad"] is not None  # next: s=2
+    assert sp.step_count == 1 and lin.sparse_state.dense_grad is not None  # next: s=2
 
 
 def test_regrown_weights_restart_optimizer_state_when_attached() -> None:

@@ -30,7 +30,7 @@ Examples
 
 from __future__ import annotations
 
-from .baselines import SET, Lottery, RigL, Static, drop_and_grow
+from .baselines import SET, Lottery, RigL, Static
 from .layers import (
     SparseConv1d,
     SparseConv2d,
@@ -39,9 +39,9 @@ from .layers import (
     SparseMixin,
     is_sparse,
 )
-from .methods import (
-    Method,
-    Search,
+from .methods import Method, Search
+from .ops import (
+    drop_and_grow,
     regularize_nonparticipating,
     rewire_by_magnitude,
     zero_nonparticipating,

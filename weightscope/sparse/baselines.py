@@ -13,20 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from weightscope.errors import ConfigError, StructureError
 
-from .methods import Method, _check_float, _check_int, zero_nonparticipating
+from .methods import Method, _check_float, _check_int
+from .state import LayerState
 from .structures import Structure
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .sparsifier import Sparsifier
-
-__all__ = ["SET", "Lottery", "RigL", "Static", "drop_and_grow"]
+__all__ = ["SET", "Lottery", "RigL", "Static"]
 
 
 @dataclass(frozen=True)
@@ -148,45 +146,6 @@ class Lottery(Method):
         return {"rewind": self.rewind is not None, "rewind_step": self.rewind_step}
 
 
-def drop_and_grow(module: nn.Module, count: int, grow_scores: torch.Tensor) -> torch.Tensor:
-    """Swap ``count`` weights of ``module``: drop the weakest participating ones by ``|w|``
-    and grow those with the largest ``grow_scores`` among the non-participating ones.
-
-    Dropped and grown weights are set to zero (new weights start at 0); ``count`` is capped by
-    the number of non-participating weights. Returns the bool tensor of changed positions.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from torch import nn
-    >>> from weightscope.sparse.layers import to_sparse
-    >>> lin = nn.Linear(4, 1, bias=False)
-    >>> to_sparse(lin, torch.tensor([[True, True, False, False]]), grad_scale=0.0)
-    >>> with torch.no_grad():
-    ...     _ = lin.weight.copy_(torch.tensor([[0.5, 2.0, 0.0, 0.0]]))
-    >>> changed = drop_and_grow(lin, 1, torch.tensor([[0.0, 0.0, 0.1, 0.9]]))
-    >>> lin.weight_mask, lin.weight.detach()
-    (tensor([[False,  True, False,  True]]), tensor([[0., 2., 0., 0.]]))
-    """
-    mask = module.weight_mask
-    flat = mask.reshape(-1)
-    count = min(count, flat.numel() - int(flat.sum()))
-    changed = torch.zeros_like(flat)
-    if count <= 0:
-        return changed.view_as(mask)
-    with torch.no_grad():
-        weak = module.weight.detach().abs().reshape(-1).masked_fill(~flat, float("inf"))
-        drop = torch.topk(weak, count, largest=False).indices
-        strong = grow_scores.detach().reshape(-1).float().masked_fill(flat, -float("inf"))
-        grow = torch.topk(strong, count).indices
-        changed[drop] = True
-        changed[grow] = True
-        changed = changed.view_as(mask)
-        mask.logical_xor_(changed)
-        module.weight.masked_fill_(changed, 0.0)
-    return changed
-
-
 @dataclass(frozen=True)
 class _DropGrow(Method):
     """Shared schedule of SET and RigL (unstructured only)."""
@@ -216,21 +175,12 @@ class _DropGrow(Method):
         """``f(s) = f0 * (1 - s / total_steps)``, clipped at 0 after the end."""
         return self.fraction * max(0.0, 1.0 - step / total_steps)
 
-    def grow_scores(self, sp: Sparsifier, module: nn.Module) -> torch.Tensor:
-        raise NotImplementedError
+    def rewires(self, step: int, total_steps: int | None) -> bool:
+        return step % self.rewire_every == 0
 
-    def after_step(self, sp: Sparsifier, step: int) -> None:
-        for module in sp.modules:
-            zero_nonparticipating(module)
-        if step % self.rewire_every != 0:
-            return
-        assert sp.total_steps is not None  # checked in check()
-        fraction = self.fraction_at(step, sp.total_steps)
-        for module in sp.modules:
-            count = round(fraction * int(module.weight_mask.sum()))
-            if count > 0:
-                changed = drop_and_grow(module, count, self.grow_scores(sp, module))
-                sp.reset_optimizer_state(module, changed)
+    def swap_fraction(self, step: int, total_steps: int | None) -> float | None:
+        assert total_steps is not None  # checked in check()
+        return self.fraction_at(step, total_steps)
 
 
 @dataclass(frozen=True)
@@ -254,9 +204,10 @@ class SET(_DropGrow):
         super().__post_init__()
         _check_int("seed", self.seed, 0)
 
-    def grow_scores(self, sp: Sparsifier, module: nn.Module) -> torch.Tensor:
-        scores = torch.rand(module.weight.shape, generator=sp.generator, dtype=torch.float32)
-        return scores.to(module.weight.device)
+    def grow_scores(self, state: LayerState, generator: torch.Generator) -> torch.Tensor:
+        weight = state.module.weight
+        scores = torch.rand(weight.shape, generator=generator, dtype=torch.float32)
+        return scores.to(weight.device)
 
 
 @dataclass(frozen=True)
@@ -277,5 +228,5 @@ class RigL(_DropGrow):
     def needs_dense_grad(self, step: int) -> bool:
         return step % self.rewire_every == 0
 
-    def grow_scores(self, sp: Sparsifier, module: nn.Module) -> torch.Tensor:
-        return sp.dense_grad(module).abs()
+    def grow_scores(self, state: LayerState, generator: torch.Generator) -> torch.Tensor:
+        return state.require_dense_grad().abs()

@@ -28,6 +28,7 @@ from torch import nn
 
 from weightscope.errors import SparseStateError, StructureError
 
+from .state import LayerState
 from .ste import masked_weight
 
 __all__ = [
@@ -36,10 +37,8 @@ __all__ = [
     "SparseConv3d",
     "SparseLinear",
     "SparseMixin",
-    "cache_masked_product",
     "float_mask",
     "is_sparse",
-    "mark_float_mask_synced",
     "sparse_class_for",
     "to_dense",
     "to_sparse",
@@ -49,23 +48,20 @@ _BASES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3
 
 
 class SparseMixin:
-    """Shared state of masked layers: ``weight_mask`` buffer, grad scale and gradient stash.
-
-    ``_ws_grad_scale`` is the factor ``s`` of non-participating gradients; ``_ws_dense_grad``
-    is ``None`` or a float tensor into which the next backward adds the dense gradient.
+    """Masked layers: the bool buffer ``weight_mask`` and a
+    :class:`~weightscope.sparse.state.LayerState` ``sparse_state`` (grad scale, stash, caches).
     """
 
     weight: nn.Parameter
     weight_mask: torch.Tensor
-    _ws_grad_scale: float
-    _ws_dense_grad: torch.Tensor | None
-    _ws_base: type[nn.Module]
+    sparse_state: LayerState
 
     def masked_weight(self) -> torch.Tensor:
         """Return the weight used by the forward pass, ``weight_mask * weight`` (STE)."""
-        mask = float_mask(self)  # type: ignore[arg-type]
-        return masked_weight(self.weight, mask, self._ws_grad_scale, self._ws_dense_grad,
-                             precomputed=_cached_product(self))  # type: ignore[arg-type]
+        state = self.sparse_state
+        mask, product = state.forward_inputs()
+        return masked_weight(self.weight, mask, state.grad_scale, state.dense_grad,
+                             precomputed=product)
 
 
 class SparseLinear(SparseMixin, nn.Linear):
@@ -108,9 +104,8 @@ _DYNAMIC: dict[type[nn.Module], type[nn.Module]] = {}
 def float_mask(module: nn.Module) -> torch.Tensor:
     """Return ``weight_mask`` as a tensor of the weight's dtype and device (1.0 / 0.0).
 
-    Multiplying by a float mask is several times faster than by a bool one on CPU, so masked
-    layers keep this copy, cached until ``weight_mask`` is replaced or modified in place (its
-    version counter changes) or the weight changes dtype/device.
+    The forward multiplies by this copy, which the layer's state keeps in sync with
+    ``weight_mask`` (see :class:`~weightscope.sparse.state.LayerState`).
 
     Examples
     --------
@@ -121,45 +116,7 @@ def float_mask(module: nn.Module) -> torch.Tensor:
     >>> float_mask(lin)
     tensor([[1., 0.]], dtype=torch.float64)
     """
-    mask, weight = module.weight_mask, module.weight
-    key = (mask._version, weight.dtype, weight.device)
-    cached = module.__dict__.get("_ws_mask_f")
-    if cached is not None and cached[0] is mask and cached[1] == key:
-        return cached[2]
-    mask_f = mask.to(device=weight.device, dtype=weight.dtype)
-    module.__dict__["_ws_mask_f"] = (mask, key, mask_f)
-    return mask_f
-
-
-def cache_masked_product(module: nn.Module, product: torch.Tensor) -> None:
-    """Remember ``product == weight_mask * weight`` for the forward passes until either changes.
-
-    The rewiring kernels compute the product while they read the weight anyway; the forward
-    pass then skips a memory-bound multiplication. Any in-place change of the weight or the
-    mask (their version counters), or a new weight tensor, makes the cache stale.
-    """
-    module.__dict__["_ws_product"] = (_product_key(module), product)
-
-
-def _product_key(module: nn.Module) -> tuple[int, int, int]:
-    weight, mask = module.weight, module.weight_mask
-    return weight._version, mask._version, weight.data_ptr()
-
-
-def _cached_product(module: nn.Module) -> torch.Tensor | None:
-    cached = module.__dict__.get("_ws_product")
-    if cached is None or cached[0] != _product_key(module):
-        return None
-    return cached[1]
-
-
-def mark_float_mask_synced(module: nn.Module) -> None:
-    """Declare the cached float mask equal to ``weight_mask`` after updating both in place."""
-    cached = module.__dict__.get("_ws_mask_f")
-    mask, weight = module.weight_mask, module.weight
-    if cached is not None and cached[0] is mask:
-        module.__dict__["_ws_mask_f"] = (mask, (mask._version, weight.dtype, weight.device),
-                                         cached[2])
+    return module.sparse_state.float_mask()
 
 
 def is_sparse(module: nn.Module) -> bool:
@@ -232,9 +189,7 @@ def to_sparse(module: nn.Module, mask: torch.Tensor, grad_scale: float) -> None:
             f"{mask.dtype} {tuple(mask.shape)}. Build it with a weightscope.kernels function."
         )
     module.register_buffer("weight_mask", mask.to(module.weight.device), persistent=True)
-    module.__dict__["_ws_grad_scale"] = float(grad_scale)
-    module.__dict__["_ws_dense_grad"] = None
-    module.__dict__["_ws_base"] = type(module)
+    module.sparse_state = LayerState(module, type(module), grad_scale)
     module.__class__ = new_cls
 
 
@@ -257,8 +212,7 @@ def to_dense(module: nn.Module) -> None:
         )
     with torch.no_grad():
         module.weight.masked_fill_(module.weight_mask.logical_not(), 0.0)
-    base = module.__dict__.pop("_ws_base")
+    state = module.__dict__.pop("sparse_state")
+    state.invalidate()
     del module._buffers["weight_mask"]
-    for key in ("_ws_grad_scale", "_ws_dense_grad", "_ws_mask_f", "_ws_product"):
-        module.__dict__.pop(key, None)
-    module.__class__ = base
+    module.__class__ = state.base

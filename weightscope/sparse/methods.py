@@ -1,11 +1,10 @@
 """SEARCH, the paper's sparse-training method (Algorithm 1, appendices C and D).
 
-A method is a frozen, validated dataclass that says how masks and non-participating weights
-``n`` evolve after each optimizer step ``s = 1, 2, ...``. :class:`Method` is the base that the
-baselines in :mod:`weightscope.sparse.baselines` share; :func:`~weightscope.sparse.sparsify`
-drives it through a :class:`~weightscope.sparse.Sparsifier`.
-
-The in-place operations on a masked layer are small functions here, usable on their own.
+A method is a frozen, validated dataclass that answers, after each optimizer step ``s = 1, 2,
+...``, what Algorithm 1 does at that step: rewire the masks (and how), REGULARIZE, RESET, FIX.
+:class:`Method` is the base that the baselines in :mod:`weightscope.sparse.baselines` share;
+the :class:`~weightscope.sparse.Sparsifier` applies the answers to every layer, in the order
+of Algorithm 1, with the in-place operations of :mod:`weightscope.sparse.ops`.
 
 Examples
 --------
@@ -17,154 +16,43 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from weightscope._pools import thread_pool
+from weightscope._validate import check_int, check_real
 from weightscope.errors import ConfigError
 
-from .band_topk import BandTopk, numba_available
-from .fast_topk import TopkTracker
-from .layers import cache_masked_product, float_mask, mark_float_mask_synced
+from .state import LayerState
 from .structures import Structure
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .sparsifier import Sparsifier
-
-#: Layers of at least this many weights are rewired two at a time (see rewire_layers).
-PARALLEL_MIN_NUMEL = 1 << 18
-
-__all__ = [
-    "PARALLEL_MIN_NUMEL",
-    "Method",
-    "Search",
-    "regularize_nonparticipating",
-    "rewire_by_magnitude",
-    "rewire_layers",
-    "zero_nonparticipating",
-]
-
-
-def rewire_by_magnitude(
-    module: nn.Module, structure: Structure, tracker: BandTopk | TopkTracker | None = None
-) -> None:
-    """Set ``module.weight_mask`` in place to the structure's mask of ``|weight|``.
-
-    With a :class:`~weightscope.sparse.band_topk.BandTopk` or
-    :class:`~weightscope.sparse.fast_topk.TopkTracker` (unstructured only) the same mask is
-    computed incrementally, which is much cheaper when rewiring every step.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from torch import nn
-    >>> from weightscope.sparse.layers import to_sparse
-    >>> lin = nn.Linear(4, 1, bias=False)
-    >>> to_sparse(lin, torch.ones(1, 4, dtype=torch.bool), grad_scale=1.0)
-    >>> with torch.no_grad():
-    ...     _ = lin.weight.copy_(torch.tensor([[0.1, -3.0, 0.2, 2.0]]))
-    >>> rewire_by_magnitude(lin, Structure("unstructured", 0.5))
-    >>> lin.weight_mask
-    tensor([[False,  True, False,  True]])
-    """
-    with torch.no_grad():
-        if tracker is None:
-            module.weight_mask.copy_(structure.mask(module.weight.detach()))
-            return
-        product = tracker.update(module.weight, module.weight_mask, float_mask(module))
-        mark_float_mask_synced(module)
-        if product is not None:
-            cache_masked_product(module, product)
-
-
-def rewire_layers(
-    modules: list[nn.Module], structure: Structure,
-    tracker_of: Callable[[nn.Module], BandTopk | TopkTracker | None],
-) -> None:
-    """:func:`rewire_by_magnitude` every layer, two at a time where that pays.
-
-    When at least two layers of :data:`PARALLEL_MIN_NUMEL` weights or more are rewired by
-    the numba kernels on the CPU (which release the GIL), the layers are split into two groups
-    of about equal size and one group is rewired on a helper thread while this thread does the
-    other. Each layer's result is the same as alone (layers share nothing).
-    """
-    jobs = [(module, tracker_of(module)) for module in modules]
-    big = [(m, t) for m, t in jobs if isinstance(t, BandTopk) and t.n >= PARALLEL_MIN_NUMEL
-           and m.weight.device.type == "cpu" and numba_available()]
-    if len(big) < 2:
-        _rewire_jobs(jobs, structure)
-        return
-    helper: list[tuple[nn.Module, BandTopk | TopkTracker | None]] = []
-    mine: list[tuple[nn.Module, BandTopk | TopkTracker | None]] = []
-    sizes = [0, 0]
-    for job in sorted(jobs, key=lambda j: -j[0].weight.numel()):  # greedy: largest first
-        side = int(sizes[1] < sizes[0])
-        (helper, mine)[side].append(job)
-        sizes[side] += job[0].weight.numel()
-    future = thread_pool("rewire", 1).submit(_rewire_jobs, helper, structure)
-    try:
-        _rewire_jobs(mine, structure)
-    finally:
-        future.result()
-
-
-def _rewire_jobs(jobs: list[tuple[nn.Module, BandTopk | TopkTracker | None]],
-                 structure: Structure) -> None:
-    for module, tracker in jobs:
-        rewire_by_magnitude(module, structure, tracker)
-
-
-def zero_nonparticipating(module: nn.Module) -> None:
-    """Set the non-participating weights (mask False) of ``module`` to zero.
-
-    Implemented as ``w *= m`` with the float mask (several times faster than ``masked_fill``
-    on CPU): finite weights become exactly ``±0``; a non-finite one would become NaN.
-    """
-    with torch.no_grad():
-        module.weight.mul_(float_mask(module))
-
-
-def regularize_nonparticipating(module: nn.Module, beta: float) -> None:
-    """REGULARIZE: ``n <- n - beta * n`` on non-participating weights; ``p`` is untouched."""
-    with torch.no_grad():
-        w = module.weight
-        minus_n = (w * float_mask(module)).sub_(w)  # 0 on p, -n on n (exact)
-        w.add_(minus_n, alpha=beta)
+__all__ = ["Method", "Search"]
 
 
 def _check_int(name: str, value: object, minimum: int, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        hint = " or None" if allow_none else ""
-        raise ConfigError(
-            f"{name} must be an integer >= {minimum}{hint}; got {value!r}. "
-            f"Pass e.g. {name}={max(minimum, 1)}."
-        )
+    hint = " or None" if allow_none else ""
+    check_int(value, f"{name} must be an integer >= {minimum}{hint}", minimum=minimum,
+              fix=f"Pass e.g. {name}={max(minimum, 1)}.")
 
 
 def _check_float(name: str, value: object, lo: float, hi: float, hi_open: bool) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok and math.isfinite(value) and lo <= value and (value < hi if hi_open else value <= hi):
-        return float(value)
     bracket = ")" if hi_open else "]"
-    raise ConfigError(
-        f"{name} must be a number in [{lo}, {hi}{bracket}; got {value!r}. "
-        f"Pass e.g. {name}={lo}."
-    )
+    return check_real(value, f"{name} must be a number in [{lo}, {hi}{bracket}", low=lo,
+                      high=hi, high_open=hi_open, fix=f"Pass e.g. {name}={lo}.")
 
 
 @dataclass(frozen=True)
 class Method:
     """Base class of sparse-training methods (SEARCH and the baselines).
 
-    Subclasses override the hooks below; the defaults describe a method whose mask comes
-    from ``|w|`` at initialization and whose non-participating weights get no gradient
-    (``grad_scale = 0``) and stay at zero.
+    Subclasses override the hooks below, which answer per step (rewire? REGULARIZE? RESET?
+    FIX?) and per layer (growth scores); the defaults describe a method whose mask comes from
+    ``|w|`` at initialization, never changes, and whose non-participating weights get no
+    gradient (``grad_scale = 0``) and stay at zero.
     """
 
     #: Gradient scale ``s`` of non-participating weights in the STE backward.
@@ -192,18 +80,35 @@ class Method:
         """Return the mask of ``module`` at sparsify time (default: from ``|w|`` at init)."""
         return structure.mask(module.weight.detach())
 
+    def rewires(self, step: int, total_steps: int | None) -> bool:
+        """Whether the masks are rewired after optimizer step ``step`` (Algorithm 1, step 1)."""
+        return False
+
+    def swap_fraction(self, step: int, total_steps: int | None) -> float | None:
+        """How a rewire works: None recomputes each mask from ``|w|`` (the structure's mask);
+        a fraction ``f`` drops ``round(f * participating)`` weights per layer and grows as many
+        by :meth:`grow_scores` (SET, RigL)."""
+        return None
+
+    def grow_scores(self, state: LayerState, generator: torch.Generator) -> torch.Tensor:
+        """Scores of one layer's weights for growth (the largest non-participating ones grow)."""
+        raise NotImplementedError(f"{self.name} does not grow weights")
+
+    def regularization(self, step: int) -> float:
+        """REGULARIZE's ``beta`` after optimizer step ``step`` (0.0: off)."""
+        return 0.0
+
+    def resets(self, step: int) -> bool:
+        """RESET: whether non-participating weights are set to zero after step ``step``."""
+        return False
+
     def zeroes_nonparticipating(self, step: int, total_steps: int | None) -> bool:
-        """Whether non-participating weights are held at zero after optimizer step ``step``."""
+        """FIX: whether non-participating weights are held at zero after step ``step``."""
         return True
 
     def needs_dense_grad(self, step: int) -> bool:
         """Whether the backward before optimizer step ``step`` must stash dense gradients."""
         return False
-
-    def after_step(self, sp: Sparsifier, step: int) -> None:
-        """Update masks and weights after optimizer step ``step`` (default: keep n at 0)."""
-        for module in sp.modules:
-            zero_nonparticipating(module)
 
     def params(self) -> dict[str, Any]:
         """JSON-serializable parameters of the method, stored in ``Sparsifier.config``."""
@@ -229,9 +134,8 @@ class Search(Method):
     ``n`` is the set of non-participating weights after step 1. Masks at
     :func:`~weightscope.sparse.sparsify` time come from ``|w|`` at initialization.
     Unstructured layers are rewired by an incremental exact top-k
-    (:mod:`weightscope.sparse.band_topk` with numba, else :mod:`weightscope.sparse.fast_topk`
-    for layers of at least ``TRACK_MIN_NUMEL`` weights), which gives the kernel's mask at a
-    fraction of its cost; other structures call their kernel.
+    (:mod:`weightscope.sparse.topk`), which gives the kernel's mask at a fraction of its cost;
+    other structures call their kernel.
 
     Parameters
     ----------
@@ -307,18 +211,16 @@ class Search(Method):
     def check(self, structure: Structure, total_steps: int | None) -> None:
         self.fix_step(total_steps)
 
+    def rewires(self, step: int, total_steps: int | None) -> bool:
+        v = self.fix_step(total_steps)
+        return (v is None or step <= v) and (step % self.rewire_every == 0 or step == v)
+
+    def regularization(self, step: int) -> float:
+        return float(self.decay)
+
+    def resets(self, step: int) -> bool:
+        return self.reset_every is not None and step % self.reset_every == 0
+
     def zeroes_nonparticipating(self, step: int, total_steps: int | None) -> bool:
         v = self.fix_step(total_steps)
         return v is not None and step >= v
-
-    def after_step(self, sp: Sparsifier, step: int) -> None:
-        v = self.fix_step(sp.total_steps)
-        if (v is None or step <= v) and (step % self.rewire_every == 0 or step == v):
-            rewire_layers(sp.modules, sp.structure, sp.topk_tracker)
-        if self.decay > 0.0:
-            for module in sp.modules:
-                regularize_nonparticipating(module, self.decay)
-        reset = self.reset_every is not None and step % self.reset_every == 0
-        if reset or (v is not None and step >= v):
-            for module in sp.modules:
-                zero_nonparticipating(module)

@@ -31,21 +31,22 @@ from typing import Any
 import torch
 from torch import nn
 
+from weightscope._pools import thread_pool
 from weightscope.errors import SparseStateError, StructureError
 
-from . import band_topk
-from .band_topk import BandTopk
-from .fast_topk import TopkTracker
 from .layers import to_dense, to_sparse
-from .methods import Method, zero_nonparticipating
+from .methods import Method
+from .ops import drop_and_grow, regularize_nonparticipating, zero_nonparticipating
+from .state import LayerState
 from .structures import Structure
+from .topk import IncrementalTopk
 
-__all__ = ["TRACK_MIN_NUMEL", "Sparsifier", "get_sparsifier"]
+__all__ = ["PARALLEL_MIN_NUMEL", "Sparsifier", "get_sparsifier"]
 
 _REGISTRY: weakref.WeakKeyDictionary[nn.Module, Sparsifier] = weakref.WeakKeyDictionary()
 _STATE_VERSION = 1
-#: Unstructured layers with at least this many weights are rewired incrementally.
-TRACK_MIN_NUMEL = 1 << 16
+#: Layers of at least this many weights are rewired two at a time (see _rewire_by_magnitude).
+PARALLEL_MIN_NUMEL = 1 << 18
 
 
 def get_sparsifier(model: nn.Module) -> Sparsifier | None:
@@ -66,6 +67,9 @@ def get_sparsifier(model: nn.Module) -> Sparsifier | None:
 
 class Sparsifier:
     """Masks of a sparsified model and the method that evolves them (see ``sparsify``).
+
+    :meth:`step` is a template: it applies the answers of :attr:`method` to every layer in
+    the order of Algorithm 1 (rewire, REGULARIZE, RESET, FIX), under ``torch.no_grad``.
 
     Attributes
     ----------
@@ -101,11 +105,13 @@ class Sparsifier:
         self._alive = True
         self._optimizer: torch.optim.Optimizer | None = None
         self._opt_hook: Any = None
-        self._load_hooks = []
-        self._trackers: dict[int, BandTopk | TopkTracker] = {}
+        self._hooks: list[Any] = []
         for _, module, mask in layers:
             to_sparse(module, mask, method.nonparticipating_grad_scale)
-            self._load_hooks.append(_register_load_hook(module, self._fill_missing_mask))
+            if structure.name == "unstructured":
+                module.sparse_state.topk_density = structure.density
+            self._hooks += _register_load_hooks(module, self._fill_missing_mask)
+        self._states: list[LayerState] = [m.sparse_state for m in self._modules]
         if method.zeroes_nonparticipating(0, total_steps):
             for module in self._modules:
                 zero_nonparticipating(module)
@@ -169,9 +175,61 @@ class Sparsifier:
                 "sp.attach(optimizer) (which also skips steps the optimizer skipped)."
             )
         step = self._step + 1
-        self.method.after_step(self, step)
+        with torch.no_grad():
+            self._apply(step)
         self._step = step
         self._prepare_next()
+
+    def _apply(self, step: int) -> None:
+        """Algorithm 1 after optimizer step ``step``: rewire, REGULARIZE, RESET and FIX."""
+        method, total = self.method, self.total_steps
+        if method.rewires(step, total):
+            fraction = method.swap_fraction(step, total)
+            if fraction is None:
+                self._rewire_by_magnitude()
+            else:
+                self._drop_and_grow(fraction)
+        beta = method.regularization(step)
+        if beta > 0.0:
+            for module in self._modules:
+                regularize_nonparticipating(module, beta)
+        if method.resets(step) or method.zeroes_nonparticipating(step, total):
+            for module in self._modules:
+                zero_nonparticipating(module)
+
+    def _drop_and_grow(self, fraction: float) -> None:
+        """SET/RigL: swap ``round(fraction * participating)`` weights of every layer."""
+        for state in self._states:
+            module = state.module
+            count = round(fraction * int(module.weight_mask.sum()))
+            if count > 0:
+                scores = self.method.grow_scores(state, self.generator)
+                self.reset_optimizer_state(module, drop_and_grow(module, count, scores))
+
+    def _rewire_by_magnitude(self) -> None:
+        """Every layer's mask from ``|w|``, two layers at a time where that pays.
+
+        When at least two layers of :data:`PARALLEL_MIN_NUMEL` weights or more have trackers
+        that release the GIL, the layers are split into two groups of about equal size and one
+        group is rewired on a helper thread while this thread does the other. Each layer's
+        result is the same as alone (layers share nothing).
+        """
+        states = self._states
+        big = [s for s in states if _parallel(s.tracker())]
+        if len(big) < 2:
+            _rewire_group(states, self.structure)
+            return
+        groups: tuple[list[LayerState], list[LayerState]] = ([], [])
+        sizes = [0, 0]
+        for state in sorted(states, key=lambda s: -s.module.weight.numel()):  # largest first
+            side = int(sizes[1] < sizes[0])
+            groups[side].append(state)
+            sizes[side] += state.module.weight.numel()
+        future = thread_pool("rewire", 1).submit(_rewire_group, groups[0], self.structure)
+        try:
+            _rewire_group(groups[1], self.structure)
+        finally:
+            future.result()
 
     def attach(self, optimizer: torch.optim.Optimizer) -> Sparsifier:
         """Call :meth:`step` automatically after every ``optimizer.step()``; returns self.
@@ -189,37 +247,13 @@ class Sparsifier:
         self._opt_hook = optimizer.register_step_post_hook(lambda *_: self.step())
         return self
 
-    def topk_tracker(self, module: nn.Module) -> BandTopk | TopkTracker | None:
-        """Incremental exact top-k of an unstructured layer (None: use the kernel).
-
-        With numba, a :class:`~weightscope.sparse.band_topk.BandTopk` (which hands inputs
-        its kernels do not take to a ``TopkTracker``); without, a
-        :class:`~weightscope.sparse.fast_topk.TopkTracker` for layers of at least
-        :data:`TRACK_MIN_NUMEL` weights and the kernel for smaller ones.
-        """
-        if self.structure.name != "unstructured":
-            return None
-        tracker = self._trackers.get(id(module))
-        if tracker is None:
-            n, density = module.weight.numel(), self.structure.density
-            if band_topk.numba_available():
-                tracker = BandTopk(n, density)
-            elif n >= TRACK_MIN_NUMEL:
-                tracker = TopkTracker(n, density)
-            else:
-                return None
-            self._trackers[id(module)] = tracker
-        return tracker
+    def topk_tracker(self, module: nn.Module) -> IncrementalTopk | None:
+        """Incremental exact top-k of a layer (None: its rewiring calls the kernel)."""
+        return module.sparse_state.tracker()
 
     def dense_grad(self, module: nn.Module) -> torch.Tensor:
         """Dense gradient of ``module``'s weight stashed by the last backward (RigL)."""
-        grad = module.__dict__.get("_ws_dense_grad")
-        if grad is None:
-            raise SparseStateError(
-                "no dense gradient was stashed for this layer. RigL needs a backward pass "
-                "between sparsify()/sp.step() and the next optimizer.step()."
-            )
-        return grad
+        return module.sparse_state.require_dense_grad()
 
     def reset_optimizer_state(self, module: nn.Module, changed: torch.Tensor) -> None:
         """Zero the attached optimizer's per-weight state (momenta) at ``changed`` positions."""
@@ -264,12 +298,14 @@ class Sparsifier:
                 )
         self._step = int(state["step"])
         self.generator.set_state(state["generator"])
+        for layer in self._states:
+            layer.invalidate()
         self._prepare_next()
 
     def remove(self) -> None:
         """Make every layer plain again holding ``m * w`` (for export); drop masks and hooks."""
         self._check_alive()
-        for hook in self._load_hooks:
+        for hook in self._hooks:
             hook.remove()
         if self._opt_hook is not None:
             self._opt_hook.remove()
@@ -290,9 +326,9 @@ class Sparsifier:
     def _prepare_next(self) -> None:
         """Stash dense gradients if the method needs them at the next step; snapshot versions."""
         stash = self.method.needs_dense_grad(self._step + 1)
-        for module in self._modules:
-            w = module.weight
-            module.__dict__["_ws_dense_grad"] = torch.zeros_like(w.detach()) if stash else None
+        for state in self._states:
+            w = state.module.weight.detach()
+            state.dense_grad = torch.zeros_like(w) if stash else None
         self._versions = [m.weight._version for m in self._modules]
 
     def _fill_missing_mask(self, module: nn.Module, state_dict: dict[str, Any],
@@ -310,7 +346,21 @@ class Sparsifier:
             state_dict[prefix + "weight"] = weight.masked_fill(mask.logical_not(), 0.0)
 
 
-def _register_load_hook(module: nn.Module, hook: Any) -> Any:
+def _rewire_group(states: list[LayerState], structure: Structure) -> None:
+    with torch.no_grad():  # no_grad is per thread: the helper thread needs its own
+        for state in states:
+            state.rewire(structure)
+
+
+def _parallel(tracker: IncrementalTopk | None) -> bool:
+    return tracker is not None and tracker.releases_gil and tracker.n >= PARALLEL_MIN_NUMEL
+
+
+def _register_load_hooks(module: nn.Module, fill_missing: Any) -> list[Any]:
+    """A pre-hook that fills missing masks and a post-hook that invalidates the layer state."""
+    post = module.register_load_state_dict_post_hook(
+        lambda mod, _incompatible: mod.sparse_state.invalidate())
     if hasattr(module, "register_load_state_dict_pre_hook"):
-        return module.register_load_state_dict_pre_hook(hook)
-    return module._register_load_state_dict_pre_hook(hook, with_module=True)  # torch < 2.5
+        return [module.register_load_state_dict_pre_hook(fill_missing), post]
+    return [module._register_load_state_dict_pre_hook(fill_missing, with_module=True),  # < 2.5
+            post]

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from weightscope._validate import check_int
 from weightscope.errors import ConfigError, SparseStateError, StructureError, WeightscopeWarning
 
 from .layers import is_sparse, sparse_class_for
@@ -122,13 +123,9 @@ def sparsify(
 
 
 def _check_total_steps(total_steps: object) -> None:
-    if total_steps is None:
-        return
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-        raise ConfigError(
-            f"total_steps must be a positive integer or None; got {total_steps!r}. Pass the "
-            "number of optimizer steps of the run, e.g. total_steps=10_000."
-        )
+    if total_steps is not None:
+        check_int(total_steps, "total_steps must be a positive integer or None", minimum=1,
+                  fix="Pass the number of optimizer steps of the run, e.g. total_steps=10_000.")
 
 
 def _refuse_or_warn(name: str, reason: str, explicit: bool) -> None:

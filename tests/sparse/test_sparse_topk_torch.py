@@ -1,4 +1,4 @@
-"""The incremental top-k tracker gives exactly the kernel's mask, step after step."""
+"""TorchTopk gives exactly the kernel's mask, step after step."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from hypothesis import strategies as st
 from torch import nn
 
 from weightscope.kernels import mask_topk
-from weightscope.sparse import Search, band_topk, sparsify
-from weightscope.sparse.fast_topk import TopkTracker
+from weightscope.sparse import Search, sparsify
 from weightscope.sparse.layers import float_mask
+from weightscope.sparse.topk import TorchTopk
+from weightscope.sparse.topk import numba_topk as numba_module
 
 
 def _walk(
     shape: tuple[int, int], density: float, steps: int, seed: int, ties: bool, scale: float
-) -> TopkTracker:
+) -> TorchTopk:
     """Random walk of a weight; assert tracker == kernel after every step."""
     g = torch.Generator().manual_seed(seed)
     if ties:
@@ -25,7 +26,7 @@ def _walk(
         w = torch.randn(shape, generator=g)
     mask = torch.zeros(shape, dtype=torch.bool)
     mask_f = torch.zeros(shape)
-    tracker = TopkTracker(w.numel(), density)
+    tracker = TorchTopk(w.numel(), density)
     for step in range(steps):
         if ties:
             jump = torch.randint(-1, 2, shape, generator=g).float()
@@ -64,7 +65,7 @@ def test_tracker_handles_non_finite_weights_like_the_kernel(bad: float) -> None:
     g = torch.Generator().manual_seed(1)
     w = torch.randn(64, 128, generator=g)
     mask, mask_f = torch.zeros(64, 128, dtype=torch.bool), torch.zeros(64, 128)
-    tracker = TopkTracker(w.numel(), 0.25)
+    tracker = TorchTopk(w.numel(), 0.25)
     for step in range(6):
         w = w + 0.01 * torch.randn(64, 128, generator=g)
         w[3, 7] = bad if step in (2, 3) else 0.5
@@ -77,32 +78,33 @@ def test_tracker_supports_other_float_dtypes(dtype: torch.dtype) -> None:
     g = torch.Generator().manual_seed(2)
     w = torch.randn(32, 256, generator=g).to(dtype)
     mask, mask_f = torch.zeros(32, 256, dtype=torch.bool), torch.zeros(32, 256, dtype=dtype)
-    tracker = TopkTracker(w.numel(), 0.3)
+    tracker = TorchTopk(w.numel(), 0.3)
     for _ in range(5):
         w = w + (0.05 * torch.randn(32, 256, generator=g)).to(dtype)
         tracker.update(w, mask, mask_f)
         assert torch.equal(mask, mask_topk(w, 0.3))
 
 
-def test_tracker_rewrites_masks_changed_behind_its_back() -> None:
+def test_tracker_rewrites_masks_after_invalidate() -> None:
     g = torch.Generator().manual_seed(3)
     w = torch.randn(64, 64, generator=g)
     mask, mask_f = torch.zeros(64, 64, dtype=torch.bool), torch.zeros(64, 64)
-    tracker = TopkTracker(w.numel(), 0.25)
+    tracker = TorchTopk(w.numel(), 0.25)
     tracker.update(w, mask, mask_f)
     mask.fill_(True)
     mask_f.fill_(1.0)
+    tracker.invalidate()
     tracker.update(w, mask, mask_f)
     assert torch.equal(mask, mask_topk(w, 0.25)) and torch.equal(mask_f, mask.float())
 
 
 def test_search_without_numba_tracks_large_layers_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(band_topk, "numba_available", lambda: False)
+    monkeypatch.setattr(numba_module, "_band_kernels", lambda: None)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 16))
     opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     sp = sparsify(model, 0.1, method=Search()).attach(opt)
-    assert isinstance(sp.topk_tracker(model[0]), TopkTracker)  # 65536 weights: incremental
+    assert isinstance(sp.topk_tracker(model[0]), TorchTopk)  # 65536 weights: incremental
     assert sp.topk_tracker(model[2]) is None  # small layer: the kernel
     x = torch.randn(64, 256)
     for _ in range(8):
@@ -118,5 +120,6 @@ def test_float_mask_follows_in_place_changes_of_the_bool_mask() -> None:
     lin = nn.Linear(16, 4)
     sparsify(lin, 0.5)
     x = torch.randn(3, 16)
+    lin(x)
     lin.weight_mask.fill_(False)  # a user edit: the cached float copy must not be used
     torch.testing.assert_close(lin(x), lin.bias.expand(3, 4))

@@ -1,24 +1,14 @@
-"""Exact unstructured top-k masks, updated incrementally between optimizer steps.
+"""Incremental exact top-k in pure torch (any device, any float dtype).
 
-SEARCH rewires every step (paper section 3.1). A full selection of the ``k`` largest ``|w|``
-costs several passes over a layer plus a selection, a large fraction of a training step on
-CPU, yet between two steps only weights close to the threshold change sides.
-:class:`TopkTracker` therefore keeps each weight in one of three sets, split by two edges
-``lo < hi`` around the threshold:
-
-* ``A``: ``|w| > hi`` (kept), ``B``: ``|w| < lo`` (dropped),
-* ``C``: the candidates in between (about 1% of the layer).
-
-Each step it selects the top ``k - |A|`` of ``C`` and *proves* the result exact: with
-``q = hi`` on ``A``, ``q = -lo`` on ``B`` and ``q = -huge`` on ``C``, ``v = copysign(w, q) - q``
-(``|w| - hi`` on ``A``, ``lo - |w|`` on ``B``) must be positive everywhere, and the selected /
-unselected candidates must straddle the edges. ``v`` costs one pass over ``w`` and ``q`` and a
-per-block minimum; blocks where it fails hand their offending weights to ``C`` before the
-selection. If the threshold leaves the band the sets are rebuilt from a sample. Only the
-candidates' positions of the mask are written.
-
-The result is identical to :func:`weightscope.kernels.mask_topk` (ties: lower flat index wins).
-Any NaN magnitude sends the step to the kernel, which ranks NaN lowest.
+:class:`TorchTopk` keeps each weight in one of three sets, split by two edges ``lo < hi``
+around the threshold: ``A`` (``|w| > hi``, kept), ``B`` (``|w| < lo``, dropped) and the
+candidates ``C`` in between. Each step it selects the top ``k - |A|`` of ``C`` and *proves*
+the result exact: with ``q = hi`` on ``A``, ``q = -lo`` on ``B`` and ``q = -huge`` on ``C``,
+``v = copysign(w, q) - q`` must be positive everywhere, and the selected / unselected
+candidates must straddle the edges. Blocks where the proof fails hand their offending weights
+to ``C`` first; if the threshold leaves the band the sets are rebuilt from a sample. Only the
+candidates' positions of the mask are written. NaN magnitudes send the step to
+:func:`weightscope.kernels.mask_topk`.
 
 Examples
 --------
@@ -26,10 +16,10 @@ Examples
 >>> from weightscope.kernels import mask_topk
 >>> w = torch.randn(300, 400)
 >>> mask = torch.zeros(300, 400, dtype=torch.bool)
->>> tracker = TopkTracker(numel=w.numel(), density=0.25)
+>>> tracker = TorchTopk(numel=w.numel(), density=0.25)
 >>> for step in range(3):
 ...     w += 0.01 * torch.randn(300, 400)
-...     tracker.update(w, mask, mask.float())
+...     assert tracker.update(w, mask, mask.float()) is None
 ...     assert torch.equal(mask, mask_topk(w, 0.25))
 """
 
@@ -42,14 +32,14 @@ import torch
 from weightscope import kernels
 from weightscope.kernels._common import keep_count
 
-__all__ = ["TopkTracker"]
+__all__ = ["TorchTopk"]
 
 _BLOCKS = (64, 32, 16, 8, 4, 2, 1)  # elements per block of the violation check
 _EVICT_EVERY = 8  # steps between evictions of far candidates (unless C grows large)
 
 
-class TopkTracker:
-    """Incremental exact top-``k`` of ``|w|`` for one layer (``k = max(1, round(d * n))``).
+class TorchTopk:
+    """:class:`~weightscope.sparse.topk.IncrementalTopk` in torch ops (see the module).
 
     Parameters
     ----------
@@ -62,9 +52,11 @@ class TopkTracker:
 
     Notes
     -----
-    Keeps two float buffers of the layer's size (``q`` and a scratch ``v``).
-    ``rebuilds`` and ``repairs`` count the slow paths (for benchmarks and tests).
+    Keeps two float buffers of the layer's size (``q`` and a scratch ``v``). ``rebuilds``,
+    ``repairs`` and ``fallbacks`` count the slow paths.
     """
+
+    releases_gil = False
 
     def __init__(self, numel: int, density: float, band: float = 0.0025) -> None:
         self.n = numel
@@ -76,28 +68,32 @@ class TopkTracker:
         self._block = next(b for b in _BLOCKS if numel % b == 0)
         self._age = 0
         self._ready = False
-        self._mask_version: int | None = None
 
-    def update(self, w: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor) -> None:
+    def invalidate(self) -> None:
+        """Forget the sets: the next :meth:`update` rebuilds them and rewrites the mask."""
+        self._ready = False
+
+    def update(
+        self, w: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor
+    ) -> torch.Tensor | None:
         """Write the exact top-``k`` mask of ``|w|`` into ``mask`` (bool) and ``mask_f`` (float).
 
-        Both must be contiguous with ``w``'s shape; if they were changed since the last call
-        (their version counter moved) they are rewritten in full.
+        Both must be contiguous with ``w``'s shape. Returns None (no product is computed).
         """
         with torch.no_grad():
             flat = w.detach().reshape(-1)
             self._age += 1
             stale = not self._ready or self._q.dtype != flat.dtype or self._q.device != flat.device
-            if stale or mask._version != self._mask_version:
+            if stale:
                 self._rebuild(flat, mask, mask_f)
             elif self._repair(flat):
                 self.repairs += 1
             for _ in range(3):
                 if self._select_and_write(flat, mask, mask_f):
-                    self._mask_version = mask._version
-                    return
+                    return None
                 self._rebuild(flat, mask, mask_f)
             self._fallback(w, mask, mask_f)
+        return None
 
     # ------------------------------------------------------------------------ internals
     def _rebuild(self, flat: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor) -> None:

@@ -1,19 +1,18 @@
-"""Exact unstructured top-k masks on the CPU in about one pass per step (numba).
+"""Incremental exact top-k on the CPU in about one pass per step (numba kernels).
 
-SEARCH rewires every step (paper section 3.1), and between two optimizer steps the threshold
-of the top ``k`` magnitudes moves by a few ranks only. :class:`BandTopk` keeps two edges
-``lo <= hi`` a few ranks either side of it. Each step one vectorized pass over the layer puts
-every weight with ``|w| > hi`` in the mask, every weight with ``|w| < lo`` out of it, and
-counts the former; the candidates in between (a few in 10 000 weights) are gathered and
-ranked, and the top ``k - #above`` of them join the mask. That is the exact top ``k`` whenever
-``#above <= k <= #above + #candidates``; when the threshold has left the band the edges are
-recomputed exactly (:func:`weightscope.kernels._common.kth_largest`) and the pass repeated.
+Between two optimizer steps the threshold of the top ``k`` magnitudes moves by a few ranks.
+:class:`NumbaTopk` keeps two edges ``lo <= hi`` a few ranks either side of it. One pass over
+the layer puts every weight with ``|w| > hi`` in the mask, every weight with ``|w| < lo`` out
+of it, and counts the former; the candidates in between are gathered and ranked, and the top
+``k - #above`` of them join the mask. That is the exact top ``k`` whenever ``#above <= k <=
+#above + #candidates``; when the threshold has left the band the edges are recomputed exactly
+(:func:`weightscope.kernels._common.kth_largest`) and the pass repeated.
 
-The kernels (:mod:`weightscope.sparse._band_kernels`) need numba (``pip install
-"weightscope[fast]"``) and CPU float32/float64 tensors; anything else goes to
-:class:`~weightscope.sparse.fast_topk.TopkTracker` (pure torch, also on CUDA). The result is
-identical to :func:`weightscope.kernels.mask_topk` (ties: lower flat index wins); a NaN
-magnitude sends the step to that kernel.
+The kernels (:mod:`weightscope.sparse.topk._band_kernels`) need numba (``pip install
+"weightscope[fast]"``) and plain contiguous CPU float32/float64 tensors;
+:func:`~weightscope.sparse.topk.make_topk` hands everything else to
+:class:`~weightscope.sparse.topk.TorchTopk`. A NaN magnitude (or an input the kernels do not
+take) sends the step to :func:`weightscope.kernels.mask_topk`.
 
 Examples
 --------
@@ -21,7 +20,7 @@ Examples
 >>> from weightscope.kernels import mask_topk
 >>> w = torch.randn(300, 400)
 >>> mask, mask_f = torch.zeros(300, 400, dtype=torch.bool), torch.zeros(300, 400)
->>> tracker = BandTopk(numel=w.numel(), density=0.25)
+>>> tracker = NumbaTopk(numel=w.numel(), density=0.25)
 >>> for step in range(3):
 ...     w += 0.01 * torch.randn(300, 400)
 ...     product = tracker.update(w, mask, mask_f)  # mask * w, computed on the way
@@ -43,19 +42,16 @@ from torch.autograd.graph import increment_version
 from weightscope import kernels
 from weightscope.kernels._common import keep_count, kth_largest
 
-from .fast_topk import TopkTracker
-
-__all__ = ["BandTopk", "numba_available"]
+__all__ = ["NumbaTopk", "fits_numba", "numba_available"]
 
 _DTYPES = (torch.float32, torch.float64)
 
 
 def numba_available() -> bool:
-    """True when the numba kernels load (the CPU band tracker is then used).
+    """True when the numba kernels load.
 
-    The first call imports numba (about half a second); any failure to load it (no numba,
-    an incompatible numpy, no writable cache directory) means False: the pure-torch
-    tracker is used instead.
+    The first call imports numba; any failure to load it (no numba, an incompatible numpy, no
+    writable cache directory) means False.
     """
     return _band_kernels() is not None
 
@@ -71,8 +67,8 @@ def _band_kernels() -> ModuleType | None:
     return module
 
 
-class BandTopk:
-    """Exact top-``k`` of ``|w|`` for one layer (``k = max(1, round(d * n))``), rewired in place.
+class NumbaTopk:
+    """:class:`~weightscope.sparse.topk.IncrementalTopk` with the numba kernels (see the module).
 
     Parameters
     ----------
@@ -89,9 +85,11 @@ class BandTopk:
     forward pass uses instead of computing its own), one byte of flags per weight, and room
     for ``8 h + 4096`` candidate indices. ``rebuilds`` counts the steps whose edges had to be
     recomputed and ``fallbacks`` those sent to :func:`~weightscope.kernels.mask_topk` (NaN
-    weights, or more tied magnitudes at the threshold than that room); both are for tests and
-    benchmarks. Inputs the kernels do not take use a :class:`TopkTracker`.
+    weights, more tied magnitudes at the threshold than that room, or inputs the kernels do
+    not take).
     """
+
+    releases_gil = True
 
     def __init__(self, numel: int, density: float, band: float = 0.0002) -> None:
         self.n = numel
@@ -104,9 +102,12 @@ class BandTopk:
         self._idx = torch.empty(min(numel, 8 * self.h + 4096), dtype=torch.int64)
         self._flags = np.empty(0, dtype=np.uint8)  # allocated on the kernels' first use
         self._product = torch.empty(0)
-        self._mask_version: int | None = None
-        self._torch: TopkTracker | None = None
+        self._ones_known = False  # whether mask holds exactly k ones (our last write)
         self._bound: tuple | None = None  # see _views()
+
+    def invalidate(self) -> None:
+        """Forget the mask: the next :meth:`update` counts its ones again."""
+        self._ones_known = False
 
     def update(
         self, w: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor
@@ -121,13 +122,10 @@ class BandTopk:
         so autograd refuses a backward pass through a graph that still uses the old values).
         """
         views = self._views(w, mask, mask_f)
-        if views is None:
-            if self._torch is None:
-                self._torch = TopkTracker(self.n, self.density)
-            self._torch.update(w, mask, mask_f)
-            return None
-        ones = self.k if mask._version == self._mask_version else None  # exact after a step
-        done = self._rewire(*views, ones)
+        done = views is not None and self._rewire(*views, self.k if self._ones_known else None)
+        if views is not None:
+            for written in (mask, mask_f, self._product):  # through numpy: tell torch
+                increment_version(written)
         if not done:
             self.fallbacks += 1
             self._edges = None
@@ -135,9 +133,7 @@ class BandTopk:
                 full = kernels.mask_topk(w.detach(), self.density)
                 mask.copy_(full)
                 mask_f.copy_(full)
-        for written in (mask, mask_f, self._product):  # through numpy: tell torch
-            increment_version(written)
-        self._mask_version = mask._version
+        self._ones_known = True
         return self._product if done else None
 
     def _views(
@@ -152,7 +148,7 @@ class BandTopk:
                 and cached[3] == key):
             return cached[4]
         self._bound = None
-        if not _fits(w, mask, mask_f):
+        if not fits_numba(w, mask, mask_f):
             return None
         flat = w.detach().view(-1)
         if self._product.shape != w.shape or self._product.dtype != w.dtype:
@@ -171,7 +167,7 @@ class BandTopk:
 
         ``ones`` is the number of ones in ``m`` if known.
         """
-        kern = cast(ModuleType, _band_kernels())  # loaded: _fits() checked
+        kern = cast(ModuleType, _band_kernels())  # loaded: fits_numba() checked
         if ones is None:
             ones = kern.count_ones(m)
         for attempt in range(2):
@@ -222,9 +218,9 @@ class BandTopk:
         return lo, hi
 
 
-def _fits(w: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor) -> bool:
-    """Whether the numba kernels take these tensors: plain (no subclass such as a sharded
-    DTensor), on the CPU, float32/64, contiguous."""
+def fits_numba(w: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor) -> bool:
+    """Whether the numba kernels load and take these tensors: plain (no subclass such as a
+    sharded DTensor), on the CPU, float32/64, contiguous."""
     plain = all(type(t) is torch.Tensor for t in (w.detach(), mask, mask_f))
     return (
         plain and w.device.type == "cpu" and w.dtype in _DTYPES and mask_f.dtype == w.dtype

@@ -1,4 +1,5 @@
-"""The numba band tracker gives exactly the kernel's mask (and m * w), step after step."""
+"""NumbaTopk gives exactly the kernel's mask (and m * w), step after step; the Sparsifier
+rewires layers with it two at a time."""
 
 from __future__ import annotations
 
@@ -13,15 +14,16 @@ from hypothesis import strategies as st
 from torch import nn
 
 from weightscope.kernels import mask_topk
-from weightscope.sparse import Search, band_topk, methods, sparsify
-from weightscope.sparse.band_topk import BandTopk
-from weightscope.sparse.fast_topk import TopkTracker
+from weightscope.sparse import Search, sparsifier, sparsify
 from weightscope.sparse.layers import float_mask
+from weightscope.sparse.state import LayerState
+from weightscope.sparse.topk import NumbaTopk, TorchTopk, make_topk, numba_available
+from weightscope.sparse.topk import numba_topk as numba_module
 
-pytestmark = pytest.mark.skipif(not band_topk.numba_available(), reason="needs numba")
+pytestmark = pytest.mark.skipif(not numba_available(), reason="needs numba")
 
 
-def _check(tracker: BandTopk, w: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor,
+def _check(tracker: NumbaTopk, w: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor,
            density: float) -> torch.Tensor | None:
     """One update; assert mask, float mask and product equal the kernel's, bit for bit."""
     product = tracker.update(w, mask, mask_f)
@@ -35,13 +37,13 @@ def _check(tracker: BandTopk, w: torch.Tensor, mask: torch.Tensor, mask_f: torch
 
 
 def _walk(shape: tuple[int, ...], density: float, steps: int, seed: int, ties: bool,
-          scale: float, dtype: torch.dtype = torch.float32) -> BandTopk:
+          scale: float, dtype: torch.dtype = torch.float32) -> NumbaTopk:
     g = torch.Generator().manual_seed(seed)
     w = (torch.randint(-4, 5, shape, generator=g).float() if ties
          else torch.randn(shape, generator=g)).to(dtype)
     mask = torch.zeros(shape, dtype=torch.bool)
     mask_f = torch.zeros(shape, dtype=dtype)
-    tracker = BandTopk(w.numel(), density)
+    tracker = NumbaTopk(w.numel(), density)
     for step in range(steps):
         if ties:
             jump = torch.randint(-1, 2, shape, generator=g).float()
@@ -76,7 +78,7 @@ def test_band_recovers_when_the_threshold_jumps() -> None:
     g = torch.Generator().manual_seed(5)
     w = torch.randn(300, 200, generator=g)
     mask, mask_f = torch.zeros(300, 200, dtype=torch.bool), torch.zeros(300, 200)
-    tracker = BandTopk(w.numel(), 0.3)
+    tracker = NumbaTopk(w.numel(), 0.3)
     for factor in (1.0, 3.0, 0.01, -2.0):
         _check(tracker, w * factor + 0.1 * torch.randn(300, 200, generator=g), mask, mask_f, 0.3)
     assert tracker.fallbacks == 0 and tracker.rebuilds > 1
@@ -85,7 +87,7 @@ def test_band_recovers_when_the_threshold_jumps() -> None:
 def test_band_falls_back_when_ties_overflow_its_room() -> None:
     w = torch.ones(1000, 100)  # 100000 tied magnitudes for 25000 places
     mask, mask_f = torch.zeros(1000, 100, dtype=torch.bool), torch.zeros(1000, 100)
-    tracker = BandTopk(w.numel(), 0.25)
+    tracker = NumbaTopk(w.numel(), 0.25)
     assert _check(tracker, w, mask, mask_f, 0.25) is None
     assert tracker.fallbacks == 1
 
@@ -95,7 +97,7 @@ def test_band_handles_non_finite_weights_like_the_kernel(bad: float) -> None:
     g = torch.Generator().manual_seed(1)
     w = torch.randn(64, 128, generator=g)
     mask, mask_f = torch.zeros(64, 128, dtype=torch.bool), torch.zeros(64, 128)
-    tracker = BandTopk(w.numel(), 0.25)
+    tracker = NumbaTopk(w.numel(), 0.25)
     for step in range(6):
         w = w + 0.01 * torch.randn(64, 128, generator=g)
         w[3, 7] = bad if step in (2, 3) else 0.5
@@ -103,31 +105,33 @@ def test_band_handles_non_finite_weights_like_the_kernel(bad: float) -> None:
         assert (product is None) == (step in (2, 3) and bad != bad)
 
 
-def test_band_takes_float64_and_hands_half_precision_to_the_torch_tracker() -> None:
+def test_band_takes_float64_and_leaves_half_precision_to_the_factory() -> None:
     _walk((40, 256), 0.3, steps=5, seed=2, ties=False, scale=0.05, dtype=torch.float64)
     g = torch.Generator().manual_seed(2)
-    w = torch.randn(32, 256, generator=g).to(torch.bfloat16)
-    mask, mask_f = torch.zeros(32, 256, dtype=torch.bool), torch.zeros(32, 256,
-                                                                        dtype=torch.bfloat16)
-    tracker = BandTopk(w.numel(), 0.3)
-    assert tracker.update(w, mask, mask_f) is None
-    assert isinstance(tracker._torch, TopkTracker)
+    w = torch.randn(256, 256, generator=g).to(torch.bfloat16)
+    mask, mask_f = torch.zeros(256, 256, dtype=torch.bool), torch.zeros(256, 256,
+                                                                          dtype=torch.bfloat16)
+    assert isinstance(make_topk(w, mask, mask_f, 0.3), TorchTopk)
+    assert make_topk(w[:32], mask[:32], mask_f[:32], 0.3) is None  # small: the kernel
+    tracker = NumbaTopk(w.numel(), 0.3)  # misused: the kernel answers, never a wrong mask
+    assert tracker.update(w, mask, mask_f) is None and tracker.fallbacks == 1
     assert torch.equal(mask, mask_topk(w, 0.3))
 
 
-def test_band_rewrites_masks_changed_behind_its_back() -> None:
+def test_band_rewrites_masks_after_invalidate() -> None:
     g = torch.Generator().manual_seed(3)
     w = torch.randn(64, 64, generator=g)
     mask, mask_f = torch.zeros(64, 64, dtype=torch.bool), torch.zeros(64, 64)
-    tracker = BandTopk(w.numel(), 0.25)
+    tracker = NumbaTopk(w.numel(), 0.25)
     tracker.update(w, mask, mask_f)
-    mask.fill_(True)  # a user edit (bumps the version): the count of ones is not trusted
+    mask.fill_(True)  # an edit the caller reports: the count of ones is not trusted
     mask_f.fill_(1.0)
+    tracker.invalidate()
     _check(tracker, w + 1e-3 * torch.randn(64, 64, generator=g), mask, mask_f, 0.25)
 
 
 def test_band_kernels_agree_with_numpy_on_one_pass() -> None:
-    from weightscope.sparse import _band_kernels as kern
+    from weightscope.sparse.topk import _band_kernels as kern
 
     rng = np.random.default_rng(0)
     w = rng.standard_normal(1000).astype(np.float32)
@@ -161,7 +165,7 @@ def test_search_forward_uses_the_product_and_matches_the_dense_math() -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     sp = sparsify(model, 0.1, method=Search()).attach(opt)
     trackers = [sp.topk_tracker(layer) for layer in (model[0], model[2])]
-    assert all(isinstance(t, BandTopk) for t in trackers)
+    assert all(isinstance(t, NumbaTopk) for t in trackers)
     x = torch.randn(64, 256)
     for _ in range(6):
         opt.zero_grad()
@@ -214,12 +218,12 @@ def test_a_graph_kept_across_a_rewire_is_refused_not_silently_wrong() -> None:
 
 
 def test_unloadable_kernels_mean_the_torch_tracker(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(band_topk, "_band_kernels", lambda: None)  # e.g. no writable cache
-    assert not band_topk.numba_available()
+    monkeypatch.setattr(numba_module, "_band_kernels", lambda: None)  # e.g. no writable cache
+    assert not numba_available()
     model = nn.Sequential(nn.Linear(256, 256))
     sp = sparsify(model, 0.1, method=Search())
-    assert isinstance(sp.topk_tracker(model[0]), TopkTracker)
-    tracker = BandTopk(64 * 64, 0.25)  # built directly: hands everything to the torch tracker
+    assert isinstance(sp.topk_tracker(model[0]), TorchTopk)
+    tracker = NumbaTopk(64 * 64, 0.25)  # built directly: the kernel answers
     w = torch.randn(64, 64)
     mask, mask_f = torch.zeros(64, 64, dtype=torch.bool), torch.zeros(64, 64)
     assert tracker.update(w, mask, mask_f) is None
@@ -230,10 +234,11 @@ def test_tensor_subclasses_go_to_the_torch_tracker() -> None:
     class Tagged(torch.Tensor):  # stands for e.g. a sharded DTensor: no .numpy() view
         pass
 
-    w = torch.randn(32, 32).as_subclass(Tagged)
-    mask, mask_f = torch.zeros(32, 32, dtype=torch.bool), torch.zeros(32, 32)
-    tracker = BandTopk(w.numel(), 0.25)
-    assert tracker.update(w, mask, mask_f) is None and tracker._torch is not None
+    w = torch.randn(256, 256).as_subclass(Tagged)
+    mask, mask_f = torch.zeros(256, 256, dtype=torch.bool), torch.zeros(256, 256)
+    assert isinstance(make_topk(w, mask, mask_f, 0.25), TorchTopk)
+    tracker = NumbaTopk(w.numel(), 0.25)  # misused: the kernel answers
+    assert tracker.update(w, mask, mask_f) is None and tracker.fallbacks == 1
     assert torch.equal(mask, mask_topk(w.as_subclass(torch.Tensor), 0.25))
 
 
@@ -243,7 +248,7 @@ def test_weights_updated_in_place_or_swapped_keep_the_mask_exact() -> None:
     g = torch.Generator().manual_seed(3)
     p = nn.Parameter(torch.randn(96, 80, generator=g))
     mask, mask_f = torch.zeros(96, 80, dtype=torch.bool), torch.zeros(96, 80)
-    tracker = BandTopk(p.numel(), 0.25)
+    tracker = NumbaTopk(p.numel(), 0.25)
     for step in range(12):
         with torch.no_grad():
             p.add_(0.05 * torch.randn(96, 80, generator=g))
@@ -257,15 +262,15 @@ def test_weights_updated_in_place_or_swapped_keep_the_mask_exact() -> None:
 
 def _four_layer_run(monkeypatch: pytest.MonkeyPatch, min_numel: int) -> tuple[list, set]:
     """Train SEARCH on 4 layers for 6 steps; return every step's masks and the threads used."""
-    monkeypatch.setattr(methods, "PARALLEL_MIN_NUMEL", min_numel)
+    monkeypatch.setattr(sparsifier, "PARALLEL_MIN_NUMEL", min_numel)
     threads: set[str] = set()
-    real = methods.rewire_by_magnitude
+    real = LayerState.rewire
 
-    def spy(module, structure, tracker=None):
+    def spy(state, structure):
         threads.add(threading.current_thread().name.split("_")[0])
-        return real(module, structure, tracker)
+        return real(state, structure)
 
-    monkeypatch.setattr(methods, "rewire_by_magnitude", spy)
+    monkeypatch.setattr(LayerState, "rewire", spy)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(96, 112), nn.Linear(112, 128), nn.Linear(128, 144),
                           nn.Linear(144, 160))
@@ -291,16 +296,16 @@ def test_layers_rewired_two_at_a_time_equal_one_at_a_time(monkeypatch) -> None:
 
 
 def test_a_failure_on_the_helper_thread_reaches_the_caller(monkeypatch) -> None:
-    monkeypatch.setattr(methods, "PARALLEL_MIN_NUMEL", 1000)
+    monkeypatch.setattr(sparsifier, "PARALLEL_MIN_NUMEL", 1000)
     model = nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 64), nn.Linear(64, 64))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sparsify(model, 0.25, method=Search()).attach(opt)
 
-    def fail_off_main(module, structure, tracker=None):
+    def fail_off_main(state, structure):
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("helper failed")
 
-    monkeypatch.setattr(methods, "rewire_by_magnitude", fail_off_main)
+    monkeypatch.setattr(LayerState, "rewire", fail_off_main)
     model(torch.randn(2, 64)).sum().backward()
     with pytest.raises(RuntimeError, match="helper failed"):
         opt.step()

@@ -1,4 +1,4 @@
-"""numba kernels of :class:`~weightscope.sparse.band_topk.BandTopk` (CPU, float32/float64).
+"""numba kernels of :class:`~weightscope.sparse.topk.NumbaTopk` (CPU, float32/float64).
 
 Importing this module compiles nothing; each kernel is compiled on its first call for the
 dtypes it meets and cached on disk (``cache=True``). Importing it raises ``ImportError``
@@ -12,8 +12,8 @@ For one flat layer ``w`` with edges ``lo <= hi``, a step is:
   marks the candidates, the weights whose mask changes, and NaNs. It also writes
   ``product = mask * w`` for the next forward pass while ``w`` is being read anyway (that
   product otherwise costs the training step a separate memory-bound pass).
-* :func:`collect` - visits only the blocks of 64 weights holding a flag (a few % of the
-  layer in training): writes the changes to ``m`` and ``mf`` and lists the candidates.
+* :func:`collect` - visits only the blocks of 64 weights holding a flag: writes the changes
+  to ``m`` and ``mf`` and lists the candidates.
 * :func:`count_ones` - the number of ones in ``m`` (when it was changed from outside).
 * :func:`select` - the top ``need`` candidates (ties: lower index first) into the mask.
 * :func:`sweep` - the three above in one call (one dispatch from Python per layer and step).
