@@ -84,7 +84,7 @@ def test_large_constant_tensor_keeps_first_indices():
 
 @pytest.mark.parametrize("density", [0, -0.1, 1.5, math.nan, math.inf, True, "0.5", None])
 def test_bad_density_is_a_config_error(density):
-    with pytest.raises(ConfigError, match=r"density must be a number in \(0, 1\]; got"):
+    with pytest.raises(ConfigError, match=r"mask_topk: density must be in \(0, 1\]; got"):
         mask_topk(torch.randn(4), density)
 
 

@@ -44,8 +44,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from weightscope._validate import check_int, check_real
 from weightscope.errors import ConfigError
 from weightscope.sparse import SET, Lottery, Method, RigL, Search, Static, parse_structure
+from weightscope.sparse.structures import fixed_density
 
 from .models import ARCHS
 from .train import TrainConfig
@@ -161,10 +163,8 @@ class RunConfig:
             raise ConfigError(f"layers must be one of {LAYER_SETS}; got {self.layers!r}. "
                               "Pass layers='default'.")
         for name, low in (("width", 1), ("num_samples", 10), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"{name} must be an int >= {low}; got {value!r}. "
-                                  f"Pass e.g. {name}={max(low, 1)}.")
+            check_int(getattr(self, name), f"{name} must be an int >= {low}", minimum=low,
+                      fix=f"Pass e.g. {name}={max(low, 1)}.")
         if self.num_samples % 10 or int(0.8 * self.num_samples) < self.batch_size:
             raise ConfigError(
                 f"num_samples must be a multiple of 10 whose 80 % train split holds a batch of "
@@ -174,20 +174,15 @@ class RunConfig:
         if self.method == "regular":
             object.__setattr__(self, "density", 1.0)
             return
-        if self.method in ("search", "static", "lottery"):
-            struct = parse_structure(self.structure,
-                                     0.25 if self.density is None and "2:4" not in
-                                     self.structure else self.density)
-            object.__setattr__(self, "density", struct.density)
-        else:
-            object.__setattr__(self, "density", parse_structure(
-                "unstructured", 0.25 if self.density is None else self.density).density)
+        # structure is "unstructured" for the methods without one (_check_unused)
+        default = fixed_density(self.structure) or 0.25
+        density = default if self.density is None else self.density
+        object.__setattr__(self, "density", parse_structure(self.structure, density).density)
         if self.method in ("search", "set", "rigl") and self.rewire_every is None:
             object.__setattr__(self, "rewire_every", 1 if self.method == "search" else 100)
-        if self.method == "lottery" and not (isinstance(self.rewind, int | float)
-                                             and 0.0 <= self.rewind < 1.0):
-            raise ConfigError(f"rewind must be a fraction of steps in [0, 1); got "
-                              f"{self.rewind!r}. Pass e.g. rewind=0.05 (the paper's k/20).")
+        if self.method == "lottery":
+            check_real(self.rewind, "rewind must be a fraction of steps in [0, 1)", low=0.0,
+                       high=1.0, high_open=True, fix="Pass e.g. rewind=0.05 (the paper's k/20).")
 
     @property
     def sparse(self) -> bool:

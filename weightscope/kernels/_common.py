@@ -17,10 +17,10 @@ Examples
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 
+from weightscope._validate import check_real
 from weightscope.errors import ConfigError, StructureError
 
 __all__ = [
@@ -81,15 +81,16 @@ def check_weight(w: object, kernel: str, min_dim: int = 0) -> torch.Tensor:
     return w.detach()
 
 
-def check_density(density: object, kernel: str) -> float:
-    """Validate ``density`` (a real number in (0, 1]) and return it as a float."""
-    ok = isinstance(density, numbers.Real) and not isinstance(density, bool)
-    if not ok or not math.isfinite(density) or not 0.0 < float(density) <= 1.0:
-        raise ConfigError(
-            f"{kernel}: density must be a number in (0, 1]; got {density!r}. "
-            "Pass the fraction of weights to keep, such as density=0.25."
-        )
-    return float(density)
+def check_density(density: object, kernel: str | None = None) -> float:
+    """Validate ``density`` (a real number in (0, 1]) and return it as a float.
+
+    The one check of a density in weightscope; ``kernel`` prefixes the message with the
+    function that got it.
+    """
+    where = f"{kernel}: " if kernel else ""
+    return check_real(density, f"{where}density must be in (0, 1]", low=0.0, high=1.0,
+                      low_open=True,
+                      fix="Pass the fraction of weights to keep, such as density=0.25.")
 
 
 def keep_count(density: float, n: int) -> int:

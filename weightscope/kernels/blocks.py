@@ -14,11 +14,10 @@ Examples
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 
-from weightscope.errors import ConfigError, StructureError
+from weightscope._validate import check_int
+from weightscope.errors import StructureError
 from weightscope.kernels._common import (
     check_density,
     check_weight,
@@ -32,18 +31,15 @@ __all__ = ["mask_blocks"]
 
 
 def _check_block_size(b: object, shape: tuple[int, ...]) -> int:
-    if not isinstance(b, numbers.Integral) or isinstance(b, bool) or b < 1:
-        raise ConfigError(
-            f"mask_blocks: block size b must be an integer >= 1; got {b!r}. "
-            "Pass a block size such as b=4."
-        )
+    b = check_int(b, "mask_blocks: block size b must be an integer >= 1",
+                  fix="Pass a block size such as b=4.")
     if shape[0] % b or shape[1] % b:
         raise StructureError(
             f"mask_blocks needs out and in divisible by the block size b={b}; got a layer of "
             f"shape {shape} (out={shape[0]}, in={shape[1]}). Use a block size that divides "
             "both, or exclude this layer."
         )
-    return int(b)
+    return b
 
 
 @torch.no_grad()

@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from weightscope.errors import ConfigError
+from weightscope.kernels._common import check_density
 
 from .selection import ExcludeArg, is_candidate, select_layers
-from .structures import check_density
 
 __all__ = ["count_sparsifiable", "reduce_width"]
 

@@ -95,8 +95,7 @@ class LayerState:
     def forward_inputs(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The float mask and, when a rewire computed it and nothing changed since, ``m * w``."""
         mask_f = self.float_mask()
-        fresh = self._product is not None and self.module.weight._version == self._product_version
-        return mask_f, self._product if fresh else None
+        return mask_f, self._product
 
     def tracker(self) -> IncrementalTopk | None:
         """The layer's incremental top-k (made by :func:`~weightscope.sparse.topk.make_topk`
@@ -138,3 +137,5 @@ class LayerState:
             self._mask, self._binding = mask, binding
         if self._mask_version != mask._version:
             self.mask_changed()
+        if self._product is not None and w._version != self._product_version:
+            self._product = None  # the weight moved (an optimizer step, an edit)

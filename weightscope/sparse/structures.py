@@ -25,18 +25,32 @@ Examples
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from weightscope import kernels
 from weightscope.errors import ConfigError, StructureError
+from weightscope.kernels._common import check_density
 
-__all__ = ["STRUCTURES", "Structure", "parse_structure"]
+__all__ = ["FIXED_DENSITY", "STRUCTURES", "Structure", "check_density", "fixed_density",
+           "parse_structure"]
 
 #: The accepted spellings of ``structure=`` (``<b>`` is a positive block size).
 STRUCTURES = ("unstructured", "block:<b>", "2:4", "2:4-2d")
+#: Structures whose density is fixed by the pattern: 2 of every 4 weights participate.
+FIXED_DENSITY = {"2:4": 0.5, "2:4-2d": 0.5}
+
+
+def fixed_density(structure: str) -> float | None:
+    """The density ``structure`` fixes (0.5 for the 2:4 structures), or None if it is free.
+
+    Examples
+    --------
+    >>> fixed_density("2:4-2d"), fixed_density("block:4")
+    (0.5, None)
+    """
+    return FIXED_DENSITY.get(structure)
 
 
 @dataclass(frozen=True)
@@ -102,13 +116,14 @@ def parse_structure(structure: str, density: float | None) -> Structure:
         raise StructureError(
             f"structure must be a string, one of {', '.join(STRUCTURES)}; got {structure!r}."
         )
-    if structure in ("2:4", "2:4-2d"):
-        if density is not None and density != 0.5:
+    fixed = fixed_density(structure)
+    if fixed is not None:
+        if density is not None and density != fixed:
             raise ConfigError(
                 f"structure {structure!r} keeps exactly half of the weights, so density must be "
-                f"0.5; got {density!r}. Pass density=0.5 or density=None."
+                f"{fixed}; got {density!r}. Pass density={fixed} or density=None."
             )
-        return Structure(structure, 0.5)
+        return Structure(structure, fixed)
     block = _parse_block(structure) if structure.startswith("block:") else 0
     if structure != "unstructured" and block == 0:
         raise StructureError(
@@ -116,22 +131,6 @@ def parse_structure(structure: str, density: float | None) -> Structure:
             "(e.g. 'block:4')."
         )
     return Structure(structure, check_density(density), block)
-
-
-def check_density(density: object) -> float:
-    """Return ``density`` as a float after checking it lies in (0, 1].
-
-    Examples
-    --------
-    >>> check_density(0.25)
-    0.25
-    """
-    ok = isinstance(density, (int, float)) and not isinstance(density, bool)
-    if not ok or not math.isfinite(density) or not 0.0 < density <= 1.0:  # type: ignore[arg-type]
-        raise ConfigError(
-            f"density must be in (0, 1]; got {density!r}. Pass a fraction such as density=0.25."
-        )
-    return float(density)  # type: ignore[arg-type]
 
 
 def _parse_block(structure: str) -> int:
