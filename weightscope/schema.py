@@ -39,6 +39,7 @@ __all__ = [
     "LOSS",
     "LR",
     "MASK",
+    "MIN_SNAPSHOTS",
     "NONFINITE",
     "NUMEL",
     "PARAM",
@@ -90,6 +91,10 @@ NONFINITE = "nonfinite_count"
 # valid lengths along `step` / `iteration`: committed only after the data they cover is stored
 VALID_STEPS = "valid_steps"
 VALID_ITERATIONS = "valid_iterations"
+
+#: Fewest uniformly spaced snapshots the decay time (and so Figure 1) needs: its lagged
+#: windows must keep >= 2 points (>= 3 at the default largest lag, T - 3).
+MIN_SNAPSHOTS = 4
 
 #: name -> (dims, numpy dtype kind(s)) of what every run holds
 _REQUIRED: dict[str, tuple[tuple[str, ...], str]] = {

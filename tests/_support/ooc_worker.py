@@ -13,12 +13,12 @@ import time
 import psutil
 
 import weightscope as ws
-from weightscope.analyze import _common
+from weightscope.store import reader
 
 
 def main() -> None:
     path, block_mb = sys.argv[1], float(sys.argv[2])
-    _common.BLOCK_BYTES = int(block_mb * 2**20)
+    reader.READ_BLOCK_BYTES = int(block_mb * 2**20)  # before open_run: the columns it reads
     proc = psutil.Process()
     ds = ws.open_run(path)
     peak, stop = [proc.memory_info().rss], threading.Event()

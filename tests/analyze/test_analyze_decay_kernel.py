@@ -10,7 +10,7 @@ from decay_helpers import assert_matches_oracle, oracle_delta, trajectories
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from weightscope.analyze import _decay_exact, _decay_torch
+from weightscope.analyze import _decay_exact, _decay_fft, _decay_torch
 from weightscope.analyze import _decay_kernel as dk
 from weightscope.analyze._decay_exact import exact_cov
 from weightscope.analyze._decay_kernel import check_max_lag, decay_kernel
@@ -61,10 +61,10 @@ def test_exact_path_alone_gives_the_same_answer(monkeypatch: pytest.MonkeyPatch)
     float64 pass (``_EXACT_PER_STEP = 0``) and then the two-pass pairs."""
     x = trajectories(40, 200, seed=11)
     want = decay_kernel(x)
-    monkeypatch.setattr(dk, "_FFT_SAFETY", 1e12)
-    monkeypatch.setattr(dk, "_EXACT_PER_STEP", 0)
+    monkeypatch.setattr(_decay_fft, "_FFT_SAFETY", 1e12)
+    monkeypatch.setattr(_decay_fft, "_EXACT_PER_STEP", 0)
     got = decay_kernel(x)
-    monkeypatch.setattr(dk, "_EXACT_PER_STEP", 10**9)  # pairs straight from float32
+    monkeypatch.setattr(_decay_fft, "_EXACT_PER_STEP", 10**9)  # pairs straight from float32
     got_pairs = decay_kernel(x)
     for g in (got, got_pairs):
         np.testing.assert_array_equal(g[0], want[0])
@@ -85,14 +85,14 @@ def test_fft_round_off_stays_well_inside_the_bound() -> None:
         ], axis=1)
         lag = n_steps - 2
         for dtype in (np.float32, np.float64):
-            mean, limit = dk.prepare(x, lag)
-            y, prefix = dk._centered(x, mean, limit < 0, dtype)
-            nfft = dk.sfft.next_fast_len(n_steps + lag, real=True)
-            q = dk._lagged_cov(y, prefix, lag, nfft)
-            energy = dk.energy(y)
+            mean, limit = _decay_fft.prepare(x, lag)
+            y, prefix = _decay_fft._centered(x, mean, limit < 0, dtype)
+            nfft = _decay_fft.sfft.next_fast_len(n_steps + lag, real=True)
+            q = _decay_fft._lagged_cov(y, prefix, lag, nfft)
+            energy = _decay_fft.energy(y)
             assert (np.square(y.astype(float)).sum(0) <= energy * (1 + 1e-12)).all()
             ref = _long_double_cov(x, lag)
-            allowance = dk._FFT_SAFETY * math.log2(nfft) + 16
+            allowance = _decay_fft._FFT_SAFETY * math.log2(nfft) + 16
             ok = limit >= 0
             err = np.abs(q - ref).max(axis=0)[ok] / (np.finfo(dtype).eps / 2 * energy[ok])
             assert float(err.max()) < allowance / 2, (n_steps, dtype)
@@ -191,7 +191,7 @@ def test_blocks_and_threads_do_not_change_results(monkeypatch: pytest.MonkeyPatc
     x = trajectories(32, 700, seed=9)
     want = decay_kernel(x)
     monkeypatch.setattr(dk, "_BLOCK_ELEMENTS", 32 * 100)
-    monkeypatch.setattr(dk, "_SUB_ELEMENTS", 32 * 9)
+    monkeypatch.setattr(_decay_fft, "_SUB_ELEMENTS", 32 * 9)
     for workers in (1, 2, -1):
         got = decay_kernel(x, workers=workers)
         np.testing.assert_array_equal(got[0], want[0])

@@ -1,7 +1,7 @@
 """Offline analyzers: pure functions from a run (``xarray.Dataset``) to named results.
 
 They never import torch, read runs lazily block by block (memory is bounded by
-``weightscope.analyze._common.BLOCK_BYTES`` per worker thread, not by the run), and follow
+``weightscope.store.reader.READ_BLOCK_BYTES`` per worker thread, not by the run), and follow
 DESIGN.md section 4 exactly.
 
 =========================  ==============================================================

@@ -6,19 +6,19 @@ import numpy as np
 import xarray as xr
 
 from .. import schema
+from .._validate import check_fraction, check_int
 from ..errors import AnalysisError, ConfigError
-from ..store.reader import READ_BLOCK_BYTES
+from ..store import reader
 
-__all__ = ["BLOCK_BYTES", "as_slice", "every", "largest_param", "param_weights",
-           "progress", "time_blocks", "validate_bins", "validate_keep"]
+__all__ = ["as_slice", "every", "largest_param", "param_weights", "progress", "time_blocks",
+           "validate_bins", "validate_keep"]
 
-#: Bytes of one (whole time axis x weights) block an analyzer holds at once. Each dask worker
-#: thread works on one block; assembling it from stored chunks and the kernel's temporaries
-#: take about three times this, so an analysis needs about ``3 * BLOCK_BYTES`` per thread
-#: whatever the run's size. Lower it for very long runs on small machines (and
-#: :data:`weightscope.store.reader.READ_BLOCK_BYTES` with it: runs opened afterwards then read
-#: narrower columns of the stored chunks).
-BLOCK_BYTES = READ_BLOCK_BYTES
+# The analyzers hold one (whole time axis x weights) block at a time, of at most
+# :data:`weightscope.store.reader.READ_BLOCK_BYTES` (the width of the columns an opened run
+# reads, so blocks line up with them). Each dask worker thread works on one block; assembling
+# it from stored chunks and the kernel's temporaries take about three times this, so an
+# analysis needs about ``3 * READ_BLOCK_BYTES`` per thread whatever the run's size. Lower that
+# constant for very long runs on small machines before opening them.
 
 
 def every(ds: xr.Dataset) -> int:
@@ -64,20 +64,13 @@ def as_slice(idx: np.ndarray) -> slice | np.ndarray:
 
 def validate_keep(keep: float) -> float:
     """``keep`` must be a fraction in (0, 1)."""
-    if isinstance(keep, bool) or not isinstance(keep, (int, float, np.floating)) or not (
-            0.0 < float(keep) < 1.0):
-        raise ConfigError(
-            f"keep is the fraction of weights kept for inference and must be in (0, 1); "
-            f"got {keep!r}. Pass e.g. keep=0.25."
-        )
-    return float(keep)
+    return check_fraction(keep, "keep is the fraction of weights kept for inference and must "
+                          "be in (0, 1)", fix="Pass e.g. keep=0.25.")
 
 
 def validate_bins(bins: int) -> int:
     """``bins`` must be an integer >= 1."""
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ConfigError(f"bins must be an integer >= 1; got {bins!r}. Pass e.g. bins=20.")
-    return int(bins)
+    return check_int(bins, "bins must be an integer >= 1", fix="Pass e.g. bins=20.")
 
 
 def progress(steps: np.ndarray) -> np.ndarray:
@@ -88,16 +81,16 @@ def progress(steps: np.ndarray) -> np.ndarray:
 
 
 def time_blocks(w: xr.DataArray) -> xr.DataArray:
-    """``w`` (step, weight) rechunked to whole time axes in blocks of about ``BLOCK_BYTES``.
+    """``w`` (step, weight) rechunked to whole time axes in blocks of about ``READ_BLOCK_BYTES``.
 
     Blocks are made of whole stored chunk columns when a column fits (so each stored chunk
     is read once and no piece of it waits for a sibling block), and split stored chunks
-    evenly only when a single column is larger than ``BLOCK_BYTES``.
+    evenly only when a single column is larger than ``READ_BLOCK_BYTES``.
     """
     if not hasattr(w.data, "rechunk"):
         return w
     n_steps = max(int(w.sizes[schema.STEP]), 1)
-    per_block = max(BLOCK_BYTES // (n_steps * w.dtype.itemsize), 1)
+    per_block = max(reader.READ_BLOCK_BYTES // (n_steps * w.dtype.itemsize), 1)
     stored = int(max(w.data.chunks[1]))
     if per_block >= stored:
         width = stored * (per_block // stored)

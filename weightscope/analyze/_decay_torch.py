@@ -23,8 +23,8 @@ import numpy as np
 import scipy.fft as sfft
 
 from ..errors import ConfigError
-from . import _decay_kernel as k
 from ._decay_exact import apply_exact
+from ._decay_fft import error_bound, prepare, settle
 
 __all__ = ["TORCH_BLOCK_ELEMENTS", "TORCH_MIN_ELEMENTS", "torch_block", "torch_for"]
 
@@ -75,14 +75,14 @@ def torch_block(
     xb = x[:, cut]
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with np.errstate(over="ignore", invalid="ignore"), torch.no_grad():
-        mean, limit = k.prepare(xb, lag)
+        mean, limit = prepare(xb, lag)
         first, hit, sure = (t.cpu().numpy() for t in _pass(torch, dev, xb, mean, limit, lag))
         d = np.where(hit, first + 1, lag).astype(np.float64)
         c = ~hit
         deep = np.flatnonzero(hit & ~sure)
         none = np.empty(0, dtype=np.int64)
         if deep.size:
-            d[deep], c[deep], cols, taus = k.settle(xb, mean, limit, lag, deep, none, none)
+            d[deep], c[deep], cols, taus = settle(xb, mean, limit, lag, deep, none, none)
             apply_exact(xb, d, c, cols, taus)
     d[limit < 0] = np.nan
     c[limit < 0] = False
@@ -106,7 +106,7 @@ def _pass(
     sums = (prefix[n_steps - 1] - prefix[tau - 1]) * prefix[n_steps - 1 - tau] / m
     q = r[1 : lag + 1] - sums.to(torch.float32)
     energy = y.double().square().sum(dim=0).cpu().numpy()
-    bound = torch.as_tensor(k.error_bound(energy, n_steps, nfft, np.float32), device=dev)
+    bound = torch.as_tensor(error_bound(energy, n_steps, nfft, np.float32), device=dev)
     bound = bound.to(torch.float32)
     sure_pos = q > bound
     first = sure_pos.to(torch.uint8).argmin(dim=0)

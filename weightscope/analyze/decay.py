@@ -38,8 +38,8 @@ import numpy as np
 import xarray as xr
 
 from .. import schema
-from ..errors import AnalysisError, ConfigError
-from ._common import as_slice, every, largest_param, param_weights, time_blocks
+from ..errors import AnalysisError
+from ._common import as_slice, every, largest_param, param_weights, time_blocks, validate_bins
 from ._decay_kernel import check_max_lag, decay_kernel
 
 __all__ = ["decay_by_magnitude", "decay_time"]
@@ -76,7 +76,8 @@ def decay_time(
     ConfigError
         Unknown ``param`` or ``max_lag`` out of range.
     AnalysisError
-        Fewer than 4 uniformly spaced snapshots, or a gap in the grid.
+        Fewer than ``schema.MIN_SNAPSHOTS`` (4) uniformly spaced snapshots, or a gap in the
+        grid.
 
     Examples
     --------
@@ -131,10 +132,10 @@ def _grid_series(ds: xr.Dataset, param: str | None) -> tuple[xr.DataArray, int, 
             f"the uniform snapshot grid must have a step every {step_every}; got {grid[gap]} "
             f"then {grid[gap + 1]}. The run is missing snapshots: re-record it or open it again."
         )
-    if grid.size < 4 or grid[-1] <= 0:
+    if grid.size < schema.MIN_SNAPSHOTS or grid[-1] <= 0:
         raise AnalysisError(
-            "the decay time needs at least 4 uniformly spaced snapshots (steps that are "
-            f"multiples of every={step_every}) ending after step 0; got steps "
+            f"the decay time needs at least {schema.MIN_SNAPSHOTS} uniformly spaced snapshots "
+            f"(steps that are multiples of every={step_every}) ending after step 0; got steps "
             f"{grid.tolist()[:8]}. Record more steps or use a smaller `every`."
         )
     w = ds[schema.W].isel({schema.STEP: as_slice(on_grid)})
@@ -190,8 +191,7 @@ def decay_by_magnitude(
     >>> decay_by_magnitude(ds, bins=2)["count"].values.tolist()
     [4, 4]
     """
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ConfigError(f"bins must be an integer >= 1; got {bins!r}. Pass e.g. bins=20.")
+    bins = validate_bins(bins)
     name = largest_param(ds) if param is None else param
     delta = decay_time(ds, param=name).compute()
     steps = np.asarray(ds[schema.STEP].values)
