@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from weightscope.analyze import Figure1Data, figure1_data, summary
-from weightscope.plot import figure1
+from weightscope.analyze import Figure1Data, figure1_data
 from weightscope.store import open_run
 
 from .base import app, handle_errors
 from .cluster import check_cluster_paths, scheduler_client
+from .follow import follow as follow_runs
+from .outputs import print_summary, run_labels, write_outputs
 from .progress import phases
 from .storage import HELP as STORAGE_HELP
 from .storage import parse_storage_options
@@ -62,16 +61,16 @@ def analyze(
         check_cluster_paths(runs)
     with scheduler_client(scheduler):
         if follow:
-            from .follow import follow as follow_runs
-
             data = follow_runs(runs, out, fmt.value, interval=interval, storage_options=options,
                                echo=lambda line: typer.echo(line, err=True), **kwargs)
+            if data is None:  # --follow stopped before any run had enough snapshots
+                return
             paths = [out / f"figure1.{fmt.value}", out / "summary.json"]
+            numbers = json.loads(paths[1].read_text())  # the last render's summary
         else:
             data = analyze_runs(runs, storage_options=options, **kwargs)
-            paths = write_outputs(data, out, fmt.value)
-    if data is not None:  # None: --follow stopped before any run had enough snapshots
-        print_summary(summary(data), paths)
+            paths, numbers = write_outputs(data, out, fmt.value)
+    print_summary(numbers, paths)
 
 
 def analyze_runs(runs: list[str], labels: list[str] | None = None,
@@ -81,50 +80,3 @@ def analyze_runs(runs: list[str], labels: list[str] | None = None,
         datasets = [open_run(r, storage_options=storage_options) for r in runs]
         return figure1_data(datasets, labels=labels or run_labels(runs), on_phase=phase,
                             **kwargs)
-
-
-def run_labels(runs: list[str]) -> list[str]:
-    """Short unique names of runs (their directory names without ``.zarr``)."""
-    names = [Path(r.rstrip("/")).name.removesuffix(".zarr") or r for r in runs]
-    return [n if names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(names)]
-
-
-def write_outputs(data: Figure1Data, out: Path, fmt: str,
-                  extra: dict[str, Any] | None = None) -> list[Path]:
-    """Write ``figure1.<fmt>`` and ``summary.json`` (plus ``extra`` fields) into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    with phases("rendering Figure 1"):
-        fig = figure1(data)
-        fig_path = out / f"figure1.{fmt}"
-        fig.savefig(fig_path)
-    json_path = out / "summary.json"
-    json_path.write_text(json.dumps({**summary(data), **(extra or {})}, indent=1) + "\n")
-    return [fig_path, json_path]
-
-
-def print_summary(s: dict[str, Any], paths: list[Path]) -> None:
-    """A short table of the trends behind each panel."""
-    sets, dec, dist = s["active_sets"], s["decay"], s["distance"]
-    table = Table(title=f"Figure 1 of {s['primary']}", title_justify="left")
-    table.add_column("panel")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    at = sets["active_at_progress"]
-    table.add_row("left", f"active at 10% / 50% / 90% (keep={sets['keep']:g})",
-                  f"{at['10%']:.3f} / {at['50%']:.3f} / {at['90%']:.3f}")
-    table.add_row("left", "final active / inactive",
-                  f"{sets['final_active']:.3f} / {sets['final_inactive']:.3f}")
-    fam = dist.get("family")
-    if fam:
-        table.add_row("middle", "Spearman(total distance, weights added)",
-                      f"{fam['spearman_total_vs_added']:+.2f}")
-    rho = dec["spearman_median_vs_magnitude"]
-    table.add_row("right", f"Spearman(median Δ, final |w|) over {dec['bins']} bins of "
-                  f"{dec['param']}", "n/a" if rho is None else f"{rho:+.2f}")
-    excluded = sets["excluded_nan"]
-    if excluded:
-        table.add_row("all", "weights excluded (NaN/Inf)", str(excluded))
-    console = Console()
-    console.print(table)
-    for p in paths:
-        console.print(f"wrote {p}")

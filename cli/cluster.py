@@ -17,8 +17,8 @@ Running on a real cluster
    with credentials and ``AWS_ENDPOINT_URL`` set in the workers' environment too) or an
    absolute path on a shared filesystem. ``memory://`` runs exist in one process only.
 3. ``weightscope analyze s3://bucket/run.zarr --scheduler tcp://HOST:8786`` (or set
-   ``DASK_SCHEDULER_ADDRESS``). Each worker thread holds about ``3 * BLOCK_BYTES`` (see
-   :mod:`weightscope.analyze._common`); give workers one thread per ~256 MB of memory.
+   ``DASK_SCHEDULER_ADDRESS``). Each worker thread holds about ``3 * READ_BLOCK_BYTES`` (see
+   :mod:`weightscope.store.reader`); give workers one thread per ~256 MB of memory.
 
 Examples
 --------

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from .analyze import analyze_runs, print_summary, write_outputs
+from .analyze import analyze_runs
 from .base import app, handle_errors
+from .outputs import print_summary, write_outputs
 from .progress import bar
 
 
@@ -46,8 +47,8 @@ def demo(
     paths = [str(r.spec.path) for r in runs]
     data = analyze_runs(paths, labels=[r.spec.name for r in runs], bins=bins)
     extra = {"demo": _demo_facts(config, runs)}
-    written = write_outputs(data, out, "png", extra=extra)
-    print_summary({**_summary_of(data), **extra}, written)
+    written, numbers = write_outputs(data, out, "png", extra=extra)
+    print_summary(numbers, written)
 
 
 def _demo_facts(config: Any, runs: list[Any]) -> dict[str, Any]:
@@ -57,8 +58,3 @@ def _demo_facts(config: Any, runs: list[Any]) -> dict[str, Any]:
                       "test_error": r.result.test_error, "wall_s": r.result.wall_time}
                      for r in runs]}
 
-
-def _summary_of(data: Any) -> dict[str, Any]:
-    from weightscope.analyze import summary
-
-    return summary(data)

@@ -41,11 +41,11 @@ import xarray as xr
 
 from weightscope import schema
 from weightscope.analyze import Figure1Data, figure1_data
-from weightscope.analyze.figure1 import MIN_SNAPSHOTS
 from weightscope.errors import ConfigError, IncompleteRunWarning
+from weightscope.schema import MIN_SNAPSHOTS
 from weightscope.store import open_run
 
-from .analyze import run_labels, write_outputs
+from .outputs import run_labels, write_outputs
 
 __all__ = ["follow"]
 
@@ -138,7 +138,7 @@ def _write_atomically(data: Figure1Data, out: Path, fmt: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     aside = Path(tempfile.mkdtemp(prefix=".follow-", dir=out))
     try:
-        written = write_outputs(data, aside, fmt)
+        written, _ = write_outputs(data, aside, fmt)
         for path in written:
             os.replace(path, out / path.name)
     finally:
