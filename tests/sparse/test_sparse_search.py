@@ -197,3 +197,10 @@ def test_fix_at_needs_total_steps_and_must_fit_in_it() -> None:
         sparsify(_layer(), D, method=Search(fix_at=0.5))
     with pytest.raises(ConfigError, match=r"fix_at must be <= total_steps \(10\); got 20"):
         sparsify(_layer(), D, method=Search(fix_at=20), total_steps=10)
+
+
+def test_a_method_overriding_the_removed_after_step_hook_is_refused() -> None:
+    from weightscope.sparse import Method
+
+    with pytest.raises(ConfigError, match=r"overrides after_step\(\).*Override the hooks"):
+        type("Custom", (Method,), {"after_step": lambda self, sp, step: None})

@@ -58,6 +58,15 @@ class Method:
     #: Gradient scale ``s`` of non-participating weights in the STE backward.
     nonparticipating_grad_scale: ClassVar[float] = 0.0
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "after_step" in cls.__dict__:  # the hook of weightscope 0.1.0, never called now
+            raise ConfigError(
+                f"{cls.__name__} overrides after_step(), which the Sparsifier no longer calls. "
+                "Override the hooks rewires(), swap_fraction(), grow_scores(), "
+                "regularization(), resets() and zeroes_nonparticipating() instead."
+            )
+
     @property
     def name(self) -> str:
         """The method's name as stored in ``Sparsifier.config`` (the class name)."""

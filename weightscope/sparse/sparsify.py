@@ -48,11 +48,10 @@ def sparsify(
 ) -> Sparsifier:
     """Mask the Linear/Conv weights of ``model`` in place and return their :class:`Sparsifier`.
 
-    Each selected module keeps its dense Parameter ``weight`` (updated by the optimizer) and
-    gains a bool buffer ``weight_mask``; its class becomes a masked subclass of its own (e.g.
-    ``SparseLinear(nn.Linear)``) whose forward uses ``weight_mask * weight`` with a
-    straight-through backward. A dense checkpoint (without ``weight_mask`` keys) still loads:
-    masks are then recomputed from the loaded weights by magnitude.
+    Each selected module keeps its dense Parameter ``weight`` and gains a bool buffer
+    ``weight_mask``; its class becomes a masked subclass of its own (e.g. ``SparseLinear``)
+    whose forward uses ``weight_mask * weight`` with a straight-through backward. A dense
+    checkpoint (no ``weight_mask`` keys) still loads: masks are recomputed by magnitude.
 
     Parameters
     ----------
@@ -96,18 +95,7 @@ def sparsify(
     """
     struct = parse_structure(structure, density)
     method = Search() if method is None else method
-    if not isinstance(method, Method):
-        raise ConfigError(
-            f"method must be a weightscope.sparse method (Search, Static, Lottery, SET, RigL); "
-            f"got {type(method).__name__}. Pass e.g. method=Search()."
-        )
-    _check_total_steps(total_steps)
-    method.check(struct, total_steps)
-    if get_sparsifier(model) is not None:
-        raise SparseStateError(
-            "this model is already sparsified. Call sp.remove() (sp = get_sparsifier(model)) "
-            "before sparsifying it again."
-        )
+    _check_args(model, struct, method, total_steps)
     _warn_lazy(model)
     selected = _usable(select_layers(model, exclude, layers), explicit=layers is not None)
     method.prepare(model, selected)
@@ -122,10 +110,23 @@ def sparsify(
     return Sparsifier(model, struct, method, masked, total_steps, generator)
 
 
-def _check_total_steps(total_steps: object) -> None:
+def _check_args(model: nn.Module, structure: Structure, method: object,
+                total_steps: object) -> None:
+    """The checks of sparsify() that need no layer: method, total_steps, not sparse yet."""
+    if not isinstance(method, Method):
+        raise ConfigError(
+            f"method must be a weightscope.sparse method (Search, Static, Lottery, SET, RigL); "
+            f"got {type(method).__name__}. Pass e.g. method=Search()."
+        )
     if total_steps is not None:
         check_int(total_steps, "total_steps must be a positive integer or None", minimum=1,
                   fix="Pass the number of optimizer steps of the run, e.g. total_steps=10_000.")
+    method.check(structure, total_steps)  # type: ignore[arg-type]
+    if get_sparsifier(model) is not None:
+        raise SparseStateError(
+            "this model is already sparsified. Call sp.remove() (sp = get_sparsifier(model)) "
+            "before sparsifying it again."
+        )
 
 
 def _refuse_or_warn(name: str, reason: str, explicit: bool) -> None:
