@@ -4,7 +4,11 @@ Left: active/inactive sets of the largest run. Middle: with one run, its normali
 cumulative search distance against training progress; with several runs of one architecture,
 total distance (normalized by the largest) against weights added. Right: median decay time
 (with interquartile range) per equal-count bin of final ``|w|`` of one parameter of the
-largest run.
+largest run. A bin's median is censored (a lower bound, :func:`censored_bins`) when most of its
+weights never decorrelated within the longest lag the run allows (:func:`decay_cap`); the
+summary counts them and says how to measure them. With ``require_decay=False`` a run too short
+for decay times still gets the left and middle panels (``decay`` is None and
+``decay_missing`` says why).
 
 Examples
 --------
@@ -35,15 +39,18 @@ from scipy import stats
 
 from .. import schema
 from ..errors import AnalysisError, IncompleteRunWarning
-from ._common import largest_param, param_weights, validate_bins, validate_keep
+from ._common import every, largest_param, param_weights, validate_bins, validate_keep
 from .decay import decay_by_magnitude
 from .distance import distance_vs_weights, participating_weights, search_distance
 from .sets import active_sets
 
-__all__ = ["MIN_SNAPSHOTS", "Figure1Data", "figure1_data", "summary"]
+__all__ = ["MIN_SNAPSHOTS", "Figure1Data", "censored_bins", "decay_cap", "figure1_data",
+           "summary"]
 
 #: Fewest snapshots a run needs for Figure 1 (the decay time needs windows of >= 3 points).
 MIN_SNAPSHOTS = 4
+#: Fewest snapshots of a run drawn without its decay panel (``require_decay=False``).
+MIN_SNAPSHOTS_PARTIAL = 2
 
 
 @dataclass(frozen=True)
@@ -55,15 +62,17 @@ class Figure1Data:
     sets: xr.Dataset
     distance: xr.DataArray
     family: xr.Dataset | None
-    decay: xr.DataArray
+    decay: xr.DataArray | None
     keep: float
     incomplete: tuple[str, ...]
+    decay_missing: str = ""
 
 
 def figure1_data(runs: Sequence[xr.Dataset], keep: float = 0.25, scope: str = "param",
                  param: str | None = None, bins: int = 20,
                  labels: Sequence[str] | None = None,
-                 on_phase: Callable[[str], None] | None = None) -> Figure1Data:
+                 on_phase: Callable[[str], None] | None = None,
+                 require_decay: bool = True) -> Figure1Data:
     """Compute the three panels of Figure 1 for one run or a family of runs.
 
     Parameters
@@ -81,6 +90,10 @@ def figure1_data(runs: Sequence[xr.Dataset], keep: float = 0.25, scope: str = "p
         Run names (default ``run0``...).
     on_phase : callable, optional
         Called with a short description before each phase (for progress displays).
+    require_decay : bool, default True
+        False: a run with fewer than :data:`MIN_SNAPSHOTS` uniformly spaced snapshots (but at
+        least :data:`MIN_SNAPSHOTS_PARTIAL`) gets ``decay=None`` and ``decay_missing`` (why)
+        instead of an AnalysisError.
 
     Warns
     -----
@@ -91,7 +104,7 @@ def figure1_data(runs: Sequence[xr.Dataset], keep: float = 0.25, scope: str = "p
     validate_bins(bins)
     phase = on_phase or (lambda _: None)
     labels = tuple(labels) if labels is not None else tuple(f"run{i}" for i in range(len(runs)))
-    _check_runs(runs, labels)
+    _check_runs(runs, labels, MIN_SNAPSHOTS if require_decay else MIN_SNAPSHOTS_PARTIAL)
     incomplete = tuple(lab for ds, lab in zip(runs, labels) if not ds.attrs.get(schema.COMPLETE))
     for lab in incomplete:
         warnings.warn(f"run {lab!r} is incomplete (still recording, or crashed); analyzing "
@@ -106,35 +119,69 @@ def figure1_data(runs: Sequence[xr.Dataset], keep: float = 0.25, scope: str = "p
     phase("active and inactive sets")
     sets = active_sets(ds, keep, scope)
     phase("decay times")
-    decay = decay_by_magnitude(ds, param or largest_param(ds), bins)
+    missing = "" if require_decay else _decay_missing(ds, labels[big])
+    decay = None if missing else decay_by_magnitude(ds, param or largest_param(ds), bins)
     return Figure1Data(
         labels=labels, primary=labels[big], sets=sets,
         distance=curve / float(curve[-1]) if curve.size and curve[-1] > 0 else curve,
-        family=family, decay=decay, keep=keep, incomplete=incomplete)
+        family=family, decay=decay, keep=keep, incomplete=incomplete, decay_missing=missing)
 
 
-def _check_runs(runs: Sequence[xr.Dataset], labels: Sequence[str]) -> None:
+def _decay_missing(ds: xr.Dataset, label: str) -> str:
+    """Why the run has no decay times (too few uniformly spaced snapshots), or ""."""
+    steps = np.asarray(ds[schema.STEP].values, dtype=np.int64)
+    n = int(np.count_nonzero(steps % every(ds) == 0))
+    if n >= MIN_SNAPSHOTS:
+        return ""
+    return (f"run {label!r} has {n} uniformly spaced snapshot(s); the decay time Δ needs at "
+            f"least {MIN_SNAPSHOTS}. Train longer or record with a smaller every=.")
+
+
+def decay_cap(decay: xr.DataArray) -> float:
+    """Largest decay time the run can measure (its longest lag), in fraction of training.
+
+    NaN when ``decay`` lacks the attrs of :func:`~weightscope.analyze.decay_time`.
+    """
+    attrs = decay.attrs
+    if not {"max_lag", schema.EVERY, "last_grid_step"} <= set(attrs):
+        return float("nan")
+    return float(attrs["max_lag"]) * float(attrs[schema.EVERY]) / float(attrs["last_grid_step"])
+
+
+def censored_bins(decay: xr.DataArray) -> np.ndarray:
+    """Bins of :func:`~weightscope.analyze.decay_by_magnitude` whose median is censored.
+
+    More than half of a bin's weights never decorrelated: its median is the cap, a lower
+    bound (``Δ >= cap``).
+    """
+    if "censored" not in decay.coords:
+        return np.zeros(decay.size, dtype=bool)
+    return 2 * decay["censored"].values > decay["count"].values
+
+
+def _check_runs(runs: Sequence[xr.Dataset], labels: Sequence[str], minimum: int) -> None:
     if not runs:
         raise AnalysisError("Figure 1 needs at least one run; got none.")
     if len(labels) != len(runs):
         raise AnalysisError(f"got {len(labels)} labels for {len(runs)} runs; pass one per run.")
     for ds, lab in zip(runs, labels):
         n = ds.sizes[schema.STEP]
-        if n < MIN_SNAPSHOTS:
+        if n < minimum:
             raise AnalysisError(
-                f"run {lab!r} has {n} snapshot(s); Figure 1 needs at least {MIN_SNAPSHOTS} "
+                f"run {lab!r} has {n} snapshot(s); Figure 1 needs at least {minimum} "
                 "(the decay time compares windows of >= 3). Train longer or record with a "
-                "smaller every=."
+                "smaller every="
+                + ("." if minimum == MIN_SNAPSHOTS else
+                   "; without the decay panel it needs a snapshot after step 0.")
             )
 
 
 def summary(data: Figure1Data) -> dict[str, Any]:
     """The numbers behind every panel, plus the trend statistics, as plain JSON types."""
-    sets, dec = data.sets, data.decay
+    sets = data.sets
     prog = sets.progress.values
     at = {f"{int(p * 100)}%": float(np.interp(p, prog, sets.active.values))
           for p in (0.1, 0.25, 0.5, 0.75, 0.9)}
-    rho = stats.spearmanr(dec.magnitude.values, dec.values).statistic if dec.size > 1 else None
     out: dict[str, Any] = {
         "runs": list(data.labels), "primary": data.primary, "incomplete": list(data.incomplete),
         "active_sets": {
@@ -144,16 +191,47 @@ def summary(data: Figure1Data) -> dict[str, Any]:
             "active_at_progress": at, "excluded_nan": sets.attrs["excluded_nan"],
             "step": sets.step.values.tolist(), "active": sets.active.values.tolist(),
             "inactive": sets.inactive.values.tolist()},
-        "decay": {
-            "param": dec.attrs["param"], "bins": dec.attrs["bins"],
-            "spearman_median_vs_magnitude": None if rho is None else float(rho),
-            "excluded_nan": dec.attrs["excluded_nan"],
-            "magnitude": dec.magnitude.values.tolist(), "median": dec.values.tolist(),
-            "q25": dec.q25.values.tolist(), "q75": dec.q75.values.tolist(),
-            "censored": dec.censored.values.tolist(), "count": dec["count"].values.tolist()},
+        "decay": _decay_summary(data),
         "distance": _distance_summary(data),
     }
     return _plain(out)
+
+
+def _decay_summary(data: Figure1Data) -> dict[str, Any]:
+    """The right panel's numbers, its censored bins, and a note on what limits them."""
+    dec = data.decay
+    if dec is None:
+        return {"param": None, "bins": 0, "spearman_median_vs_magnitude": None,
+                "excluded_nan": 0, "missing": data.decay_missing, "note": data.decay_missing}
+    censored = censored_bins(dec)
+    count = dec["count"].values
+    rho = _spearman(dec.magnitude.values, dec.values)
+    notes = []
+    if censored.any():
+        notes.append(
+            f"{int(censored.sum())} of {dec.size} bins have a censored median: most of their "
+            f"weights never decorrelated within the run (Δ >= cap = {decay_cap(dec):.3g}), so "
+            "their median is a lower bound. Record longer, or more snapshots (smaller every=), "
+            "to measure them.")
+    if rho is None:
+        notes.append("Spearman(median Δ, final |w|) is undefined: the medians (or magnitudes) "
+                     "are equal in every bin.")
+    return {
+        "param": dec.attrs["param"], "bins": dec.attrs["bins"],
+        "spearman_median_vs_magnitude": rho, "excluded_nan": dec.attrs["excluded_nan"],
+        "magnitude": dec.magnitude.values.tolist(), "median": dec.values.tolist(),
+        "q25": dec.q25.values.tolist(), "q75": dec.q75.values.tolist(),
+        "censored": dec.censored.values.tolist(), "count": count.tolist(),
+        "cap": decay_cap(dec),
+        "censored_fraction": (dec.censored.values / np.maximum(count, 1)).tolist(),
+        "censored_median": censored.tolist(), "note": " ".join(notes) or None}
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Spearman's rho, or None where it is undefined (fewer than 2 points, a constant input)."""
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    return float(stats.spearmanr(x, y).statistic)
 
 
 def _distance_summary(data: Figure1Data) -> dict[str, Any]:
@@ -163,12 +241,12 @@ def _distance_summary(data: Figure1Data) -> dict[str, Any]:
                            "normalized": curve.values[:: max(1, curve.size // 200)].tolist()}
     fam = data.family
     if fam is not None:
-        rho = stats.spearmanr(fam.added.values, fam.total_distance.values).statistic
+        rho = _spearman(fam.added.values, fam.total_distance.values)
         out["family"] = {"run": fam.run.values.tolist(), "weights": fam.weights.values.tolist(),
                          "added": fam.added.values.tolist(),
                          "total": fam.total_distance.values.tolist(),
                          "normalized": fam.normalized_distance.values.tolist(),
-                         "spearman_total_vs_added": float(rho),
+                         "spearman_total_vs_added": rho,
                          "increasing": bool(np.all(np.diff(fam.total_distance.values) > 0))}
     return out
 

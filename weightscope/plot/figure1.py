@@ -24,8 +24,14 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from ..analyze.figure1 import Figure1Data, figure1_data
-from .panels import plot_active_sets, plot_decay, plot_distance_curve, plot_distance_family
-from .style import FIGURE1_SIZE, paper_style
+from .panels import (
+    plot_active_sets,
+    plot_decay,
+    plot_decay_missing,
+    plot_distance_curve,
+    plot_distance_family,
+)
+from .style import FIGURE1_SIZE, fit_titles, new_figure, paper_style
 
 __all__ = ["figure1"]
 
@@ -41,20 +47,29 @@ def figure1(runs: Sequence[xr.Dataset] | xr.Dataset | Figure1Data, fig: Figure |
         (:func:`weightscope.analyze.figure1_data`).
     fig : matplotlib.figure.Figure, optional
         Figure to draw into (its content is kept; three axes are added). Default: a new
-        Figure of paper width, not registered with pyplot (nothing to close).
+        Figure of paper width at 200 dpi (``fig.savefig(path)`` writes 1400 x 480 pixels), not
+        registered with pyplot (nothing to close).
     **kwargs
-        ``keep``, ``scope``, ``param``, ``bins``, ``labels`` for :func:`figure1_data`.
+        ``keep``, ``scope``, ``param``, ``bins``, ``labels``, ``require_decay`` for
+        :func:`figure1_data`. Runs too short for decay times are drawn without them by default
+        (``require_decay=False``): the right panel says why.
     """
     if isinstance(runs, xr.Dataset):
         runs = [runs]
-    data = runs if isinstance(runs, Figure1Data) else figure1_data(runs, **kwargs)
+    if not isinstance(runs, Figure1Data):
+        runs = figure1_data(runs, **{"require_decay": False, **kwargs})
+    data = runs
     with paper_style():
-        fig = fig if fig is not None else Figure(figsize=FIGURE1_SIZE, layout="constrained")
+        fig = fig if fig is not None else new_figure(FIGURE1_SIZE)
         left, middle, right = fig.subplots(1, 3)
         plot_active_sets(data.sets, ax=left)
         if data.family is not None:
             plot_distance_family(data.family, ax=middle)
         else:
             plot_distance_curve(data.distance, ax=middle)
-        plot_decay(data.decay, ax=right)
+        if data.decay is None:
+            plot_decay_missing(data.decay_missing, ax=right)
+        else:
+            plot_decay(data.decay, ax=right)
+        fit_titles(fig, [left, middle, right])
     return fig

@@ -14,65 +14,104 @@ Examples
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.ticker import EngFormatter
 
-from .style import PALETTE, new_axes, paper_style
+from ..analyze.figure1 import censored_bins, decay_cap
+from .style import PALETTE, fit_titles, new_axes, paper_style
 
-__all__ = ["plot_active_sets", "plot_decay", "plot_distance_curve", "plot_distance_family"]
+__all__ = ["plot_active_sets", "plot_decay", "plot_decay_missing", "plot_distance_curve",
+           "plot_distance_family"]
 
 
 def plot_active_sets(sets: xr.Dataset, ax: Axes | None = None) -> Axes:
     """Fraction of weights in the active and inactive sets against training progress."""
     with paper_style():
-        ax = new_axes(ax)
+        ax, own = new_axes(ax), ax is None
         x = sets["progress"].values
         ax.plot(x, sets["active"].values, color=PALETTE["active"], label="active")
         ax.plot(x, sets["inactive"].values, color=PALETTE["inactive"], label="inactive")
         keep = float(sets.attrs.get("keep", np.nan))
-        for level in (keep, 1 - keep):
-            ax.axhline(level, color=PALETTE["reference"], lw=0.8, ls=":")
+        for level, label in ((keep, "keep, 1 − keep"), (1 - keep, "_nolegend_")):
+            ax.axhline(level, color=PALETTE["reference"], lw=0.8, ls=":", label=label)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="training progress (fraction of steps)",
                ylabel="fraction of weights", title=f"active / inactive sets (keep={keep:g})")
         ax.legend(frameon=False, loc="center right")
-    return ax
+    return _fitted(ax, own)
 
 
 def plot_distance_curve(curve: xr.DataArray, ax: Axes | None = None) -> Axes:
     """Normalized cumulative search distance of one run against training progress."""
     with paper_style():
-        ax = new_axes(ax)
+        ax, own = new_axes(ax), ax is None
         ax.plot(curve["progress"].values, curve.values, color=PALETTE["distance"])
         ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="training progress (fraction of steps)",
                ylabel="cumulative distance / max", title="search distance")
-    return ax
+    return _fitted(ax, own)
 
 
 def plot_distance_family(family: xr.Dataset, ax: Axes | None = None) -> Axes:
     """Total search distance (normalized by the largest) against weights added."""
     with paper_style():
-        ax = new_axes(ax)
+        ax, own = new_axes(ax), ax is None
         ax.plot(family["added"].values, family["normalized_distance"].values, marker="o",
                 ms=3.5, color=PALETTE["distance"])
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.set(ylim=(0, 1.05), xlabel="weights added", ylabel="total distance / max",
                title="search distance vs weights added")
-    return ax
+    return _fitted(ax, own)
 
 
 def plot_decay(binned: xr.DataArray, ax: Axes | None = None) -> Axes:
-    """Median decay time (interquartile band) per bin of final ``|w|``."""
+    """Median decay time (interquartile band) per bin of final ``|w|``.
+
+    Bins whose median is censored (more than half of their weights never decorrelated within
+    the longest lag tried, so the median is only a lower bound: Δ ≥ cap) get hollow markers,
+    and the region above the cap, which the run cannot measure, is hatched. The legend sits
+    in that region, above every value.
+    """
     with paper_style():
-        ax = new_axes(ax)
-        x = binned["magnitude"].values
+        ax, own = new_axes(ax), ax is None
+        x, median = binned["magnitude"].values, binned.values
         ax.fill_between(x, binned["q25"].values, binned["q75"].values, color=PALETTE["decay"],
-                        alpha=0.25, lw=0, label="interquartile range")
-        ax.plot(x, binned.values, marker="o", ms=3, color=PALETTE["decay"], label="median")
-        param = binned.attrs.get("param", "")
+                        alpha=0.25, lw=0, label="IQR")
+        ax.plot(x, median, marker="o", ms=3, color=PALETTE["decay"], label="median")
+        cap = decay_cap(binned)
+        censored = censored_bins(binned)
+        if censored.any():
+            ax.scatter(x[censored], median[censored], s=14, marker="o", facecolors="white",
+                       edgecolors=PALETTE["decay"], linewidths=1.0, zorder=3,
+                       label="censored: Δ ≥ cap")
+        top = 1.45 * cap if np.isfinite(cap) and cap > 0 else None
+        if top is not None:
+            ax.axhspan(cap, top, facecolor="none", edgecolor=PALETTE["reference"], lw=0,
+                       hatch="////", alpha=0.5, label=f"cap = {cap:.2g}")
         ax.set(xlabel="final |w| (bin median)", ylabel="Δ (fraction of training)",
-               title=f"decorrelation time ({param})")
-        ax.set_ylim(bottom=0)
-        ax.legend(frameon=False, loc="best")
+               title=f"decorrelation time Δ\n{binned.attrs.get('param', '')}")
+        ax.set_ylim(0, top)
+        ax.legend(loc="upper center", ncols=2, fontsize=6, borderaxespad=0.1, borderpad=0.3,
+                  handlelength=1.4, columnspacing=0.8, frameon=True, facecolor="white",
+                  edgecolor="none", framealpha=0.9)
+    return _fitted(ax, own)
+
+
+def plot_decay_missing(reason: str, ax: Axes | None = None) -> Axes:
+    """The decay panel of a run too short for decay times: ``reason`` where the data would be."""
+    with paper_style():
+        ax, own = new_axes(ax), ax is None
+        ax.set(xticks=[], yticks=[], title="decorrelation time Δ\n(not available)")
+        ax.spines[:].set_visible(False)
+        ax.text(0.5, 0.5, textwrap.fill(reason, 34), transform=ax.transAxes, ha="center",
+                va="center", fontsize=7, color=PALETTE["black"])
+    return _fitted(ax, own)
+
+
+def _fitted(ax: Axes, own: bool) -> Axes:
+    """Fit the titles of a Figure this module made (a caller's figure is left to its layout)."""
+    if own:
+        fit_titles(ax.figure)
     return ax

@@ -32,7 +32,7 @@ from matplotlib.ticker import LogLocator, NullFormatter, PercentFormatter
 
 from weightscope.errors import ConfigError
 
-from .style import PALETTE, PANEL_SIZE, new_axes, paper_style
+from .style import PALETTE, PANEL_SIZE, fit_titles, new_axes, new_figure, paper_style
 
 __all__ = ["OKABE_ITO", "SWEEP_PLOTS", "plot_blocks", "plot_capacity", "plot_exploit",
            "plot_grad_scale", "plot_longer", "plot_methods", "plot_reset", "plot_rewire",
@@ -204,8 +204,8 @@ def plot_sweep(table: xr.Dataset, ax: Axes | None = None) -> Axes:
 
 
 def sweep_figure(table: xr.Dataset, fig: Figure | None = None) -> Figure:
-    """A one-panel Figure of the sweep (a new, pyplot-free Figure when ``fig`` is None)."""
-    fig = Figure(figsize=(PANEL_SIZE[0] * 1.2, PANEL_SIZE[1] * 1.3),
-                 layout="constrained") if fig is None else fig
-    plot_sweep(table, ax=fig.add_subplot())
+    """A one-panel Figure of the sweep (a new, pyplot-free Figure at 200 dpi when ``fig`` is
+    None)."""
+    fig = new_figure((PANEL_SIZE[0] * 1.2, PANEL_SIZE[1] * 1.3)) if fig is None else fig
+    fit_titles(fig, [plot_sweep(table, ax=fig.add_subplot())])
     return fig
