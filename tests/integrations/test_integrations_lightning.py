@@ -152,6 +152,8 @@ def test_errors(tmp_path):
         WeightscopeCallback(tmp_path / "run.zarr", resume=True)
     with pytest.raises(ConfigError, match=r"'evry' is not an argument of weightscope\.Recorder"):
         WeightscopeCallback(tmp_path / "run.zarr", evry=3)
+    with pytest.raises(ConfigError, match=r"every must be an int >= 1.*got 0"):  # before the fit
+        WeightscopeCallback(tmp_path / "run.zarr", every=0)
     _fit(tmp_path, [WeightscopeCallback(tmp_path / "run.zarr", every=2)], max_steps=2,
          checkpoint_every_epoch=True)
     with pytest.raises(RunExistsError, match="pass overwrite=True"):

@@ -23,13 +23,9 @@ __all__ = ["as_slice", "every", "largest_param", "param_weights", "progress", "t
 
 def every(ds: xr.Dataset) -> int:
     """The run's snapshot interval (its ``every`` attribute)."""
-    value = ds.attrs.get(schema.EVERY)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise AnalysisError(
-            f"the run's '{schema.EVERY}' attribute must be an integer >= 1; got {value!r}. "
-            "Open runs with weightscope.open_run."
-        )
-    return int(value)
+    from ..config import RecorderConfig
+
+    return RecorderConfig.from_dict(ds.attrs, error=AnalysisError).every
 
 
 def param_names(ds: xr.Dataset) -> list[str]:

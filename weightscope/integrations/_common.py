@@ -8,6 +8,10 @@ Examples
 Traceback (most recent call last):
 ...
 weightscope.errors.ConfigError: the callback decides resume= itself: ...
+>>> check_recorder_kwargs({"every": 0})
+Traceback (most recent call last):
+...
+weightscope.errors.ConfigError: every must be an int >= 1 (snapshot interval in ...); got 0. ...
 """
 
 from __future__ import annotations
@@ -48,7 +52,9 @@ def require(module: str, extra: str, framework: str) -> ModuleType:
 
 
 def check_recorder_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Validate the ``**recorder_kwargs`` of a callback (names only; values at fit start)."""
+    """Validate the ``**recorder_kwargs`` of a callback: their names, and the settings'
+    values (:class:`~weightscope.config.RecorderConfig`; the rest at fit start)."""
+    from ..config import RecorderConfig
     from ..record import Recorder  # torch is a hard dependency of the callbacks anyway
 
     allowed = set(inspect.signature(Recorder).parameters) - {"path", *_OWNED}
@@ -63,4 +69,5 @@ def check_recorder_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
                 f"{name!r} is not an argument of weightscope.Recorder; the callback accepts "
                 f"{sorted(allowed)}."
             )
+    RecorderConfig(**{k: v for k, v in kwargs.items() if k in RecorderConfig.field_names()})
     return dict(kwargs)

@@ -4,8 +4,8 @@ Both run right after an optimizer step, on the model's device, and allocate noth
 :class:`Capture` copies the recorded elements of every parameter into one host row (pinned and
 non-blocking on CUDA), :class:`DistanceTracker` adds ``sum |w(s) - w(s-1)|`` per parameter
 over all of its elements, keeping one copy of the previous weights. They work on detached
-views only, so they need no ``torch.no_grad()`` (whose decorator costs ~20 us per call here,
-run cold after a step).
+views only, so they need no ``torch.no_grad()`` (whose decorator would add its own cost to
+every step; see ``docs/performance.md``, "Recording").
 
 Examples
 --------
@@ -27,13 +27,14 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from ..errors import ShapeChangedError
 from ..store import Layout
+from .protocols import Sources
 from .selection import Selected
 
 __all__ = ["Capture", "DistanceTracker", "effective_weight", "gather_into", "mask_of"]
@@ -57,9 +58,9 @@ class Capture:
 
     The flat views of the parameters (and masks) are kept between calls and used while the
     same tensors come back with the same storage, shape and strides (one identity and
-    pointer check per tensor instead of rebuilding views: this runs after every optimizer
-    step, when the Python it executes is cold); a replaced parameter, a swapped ``.data`` or
-    a non-contiguous tensor is looked at afresh.
+    pointer check per tensor instead of rebuilding views, since this runs after every
+    optimizer step); a replaced parameter, a swapped ``.data`` or a non-contiguous tensor is
+    looked at afresh.
 
     Parameters
     ----------
@@ -86,13 +87,12 @@ class Capture:
 
     def copy_into(self, w_parts: Sequence[torch.Tensor],
                   m_parts: Sequence[torch.Tensor] | None = None,
-                  sources: Sequence[tuple[torch.Tensor, torch.Tensor | None]] | None = None
-                  ) -> None:
+                  sources: Sources | None = None) -> None:
         """Copy the current weights (and masks) into host rows, given as per-parameter views.
 
-        The views are those of :meth:`split`, made once per row (the Pipeline keeps them:
-        splitting a row costs ~15 us per parameter run cold after an optimizer step).
-        ``sources`` is what :meth:`sources` returned for this step (looked up when not given).
+        The views are those of :meth:`split`, made once per row (the Pipeline keeps them, so
+        no row is split at a step). ``sources`` is what :meth:`sources` returned for this
+        step (looked up when not given).
         """
         for i, (w, mask) in enumerate(self.sources() if sources is None else sources):
             gather_into(w, self.index[i], w_parts[i], self.non_blocking)
@@ -163,23 +163,31 @@ class DistanceTracker:
     on the parameters' device and reused as scratch: three memory-bound passes per step
     (difference in place, absolute value, copy of the new weights) plus the sum, one parameter
     at a time (its previous weights stay in cache between the passes). Sums run in float32
-    over rows of :data:`ROW` elements (pairwise, error ~1e-7 of a row) and in float64 across
-    rows; measured against a float64 oracle the relative error is ~3e-8 (converting every
-    element to float64 instead costs several times more on CPU).
+    over rows of :data:`ROW` elements (pairwise) and in float64 across rows: close to a
+    float64 sum without converting every element to float64 (accuracy and cost in
+    ``docs/performance.md``, "Recording").
+
+    Parameters
+    ----------
+    selected : sequence of Selected
+        Recorded parameters, in store order.
+    read : callable, default :func:`effective_weight`
+        The weights of a parameter whose distance is measured (a sharded model's
+        :class:`~weightscope.record.distributed.ShardedDistance` reads this rank's slice).
     """
 
     #: Elements summed in float32 before the float64 accumulation.
     ROW = 1024
 
-    def __init__(self, selected: Sequence[Selected]) -> None:
+    def __init__(self, selected: Sequence[Selected],
+                 read: Callable[[Selected], torch.Tensor] = effective_weight) -> None:
         self.selected = list(selected)
-        self.prev = [effective_weight(s).reshape(-1).clone() for s in self.selected]
+        self.prev = [read(s).reshape(-1).clone() for s in self.selected]
         self.scratch = [torch.empty_like(p) if mask_of(s) is not None else None
                         for s, p in zip(self.selected, self.prev)]
         self._one_device = len({p.device for p in self.prev}) == 1  # else move the sums
 
-    def update(self, out: torch.Tensor,
-               sources: Sequence[tuple[torch.Tensor, torch.Tensor | None]] | None = None) -> None:
+    def update(self, out: torch.Tensor, sources: Sources | None = None) -> None:
         """Write this step's distance per parameter into ``out`` (float64, one per param).
 
         ``sources`` are the flat ``(weights, mask)`` of :meth:`Capture.sources` (looked up

@@ -34,7 +34,8 @@ import torch.distributed as dist
 
 from .. import errors
 from ..errors import ConfigError, WeightscopeError, WriterError
-from .capture import Capture, DistanceTracker, abs_sum, gather_into
+from .capture import Capture, DistanceTracker, gather_into
+from .protocols import RowViews, Sources
 from .resume import ResumePoint
 from .selection import Selected
 
@@ -117,26 +118,25 @@ class ShardedCapture(Capture):
             gather_into(_full(sel.tensor).reshape(-1), index, dst, self.non_blocking)
 
 
-class ShardedDistance(DistanceTracker):
-    """:class:`DistanceTracker` over each rank's slice, summed over ranks by ``all_reduce``."""
+class ShardedDistance:
+    """The distance of a sharded model: a :class:`DistanceTracker` over this rank's slice of
+    every parameter, whose per-parameter sums one ``all_reduce`` adds up over the ranks."""
 
     def __init__(self, selected: Sequence[Selected]) -> None:
         self.selected = list(selected)
-        self.prev = [local(s.tensor).reshape(-1).clone() for s in self.selected]
-        self.scratch = [None] * len(self.selected)
+        self._local = DistanceTracker(self.selected, read=_local_slice)
 
-    @torch.no_grad()
-    def update(self, out: torch.Tensor, sources: Any = None) -> None:
-        """Write this step's distance per parameter (summed over all ranks) into ``out``."""
-        norms = []
-        for sel, prev in zip(self.selected, self.prev):
-            cur = local(sel.tensor).reshape(-1)
-            torch.sub(cur, prev, out=prev).abs_()
-            norms.append(abs_sum(prev))
-            prev.copy_(cur)
-        total = torch.stack(norms)
-        dist.all_reduce(total)
-        out.copy_(total)
+    def update(self, out: torch.Tensor, sources: Sources | None = None) -> None:
+        """Write this step's distance per parameter (summed over all ranks) into ``out``.
+
+        ``sources`` (the DTensors themselves) are not used: each rank reads its own slice.
+        """
+        self._local.update(out, [(_local_slice(s).reshape(-1), None) for s in self.selected])
+        dist.all_reduce(out)
+
+
+def _local_slice(sel: Selected) -> torch.Tensor:
+    return local(sel.tensor)
 
 
 class PeerPipeline:
@@ -150,7 +150,7 @@ class PeerPipeline:
     def check(self) -> None:
         """Nothing can fail here (rank 0 owns the writer)."""
 
-    def next_row(self) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...] | None]:
+    def next_row(self) -> RowViews:
         """A scratch row (per-parameter views): the gathered values are dropped."""
         return self._w, self._mask
 

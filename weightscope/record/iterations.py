@@ -1,7 +1,9 @@
 """Per-iteration values (distance, loss, lr) buffered on the model's device.
 
-Every optimizer step adds one row; rows go to the writer thread in blocks (after a snapshot,
-or when the buffer is full), copied to pinned host memory without a device sync on CUDA.
+Every optimizer step adds one row; rows go to the writer thread in blocks, copied to pinned
+host memory without a device sync on CUDA. A block is handed off when a chunk row of snapshots
+went to the writer, when the buffer is full, and at least every ``interval`` seconds; not after
+every snapshot (with ``every=1`` that would write tiny blocks at every step).
 
 Examples
 --------
@@ -18,6 +20,8 @@ tensor([1.5000, 1.5000], dtype=torch.float64)
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import numpy as np
@@ -41,11 +45,16 @@ class IterationBuffer:
         Whether distances are handed off.
     size : int
         Rows held before a hand-off is due.
+    interval : float
+        Seconds after a hand-off when the next one is due.
     """
 
     def __init__(self, device: torch.device, n_params: int, track_distance: bool,
-                 size: int = 1024) -> None:
+                 size: int = 1024, interval: float = math.inf) -> None:
         self.device, self.size, self.track_distance = device, size, track_distance
+        self.interval = interval
+        self.due = False  # set when a chunk row of snapshots went to the writer
+        self._deadline = time.monotonic() + interval
         self.distance = torch.full((size, n_params), float("nan"), dtype=torch.float64,
                                    device=device)
         self.loss = torch.full((size,), float("nan"), dtype=torch.float64, device=device)
@@ -53,9 +62,15 @@ class IterationBuffer:
         self.n, self.loss_seen = 0, False
 
     @property
-    def full(self) -> bool:
-        """Whether a hand-off is due before the next row."""
-        return self.n == self.size
+    def handoff_due(self) -> bool:
+        """Whether the rows go to the writer before the next one (see the module docstring)."""
+        return self.due or self.n == self.size or time.monotonic() >= self._deadline
+
+    def handoff(self, last_step: int) -> tuple[int, dict[str, Any], Any] | None:
+        """Restart the hand-off schedule and empty the buffer (:meth:`take`; None if empty)."""
+        self.due = False
+        self._deadline = time.monotonic() + self.interval
+        return self.take(last_step) if self.n else None
 
     def add(self) -> int:
         """Reserve the row of a new optimizer step; returns its index."""

@@ -23,18 +23,15 @@ from __future__ import annotations
 
 import atexit
 import functools
-import time
 import weakref
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from .. import schema
+from ..config import RecorderConfig, Sample
 from ..errors import ConfigError
-from ..store import Layout, RunWriter, paths
-from ..store.codecs import DEFAULT_COMPRESSION
+from ..store import RunWriter, paths
 from .capture import Capture, DistanceTracker
 from .distributed import (
     PeerPipeline,
@@ -45,9 +42,11 @@ from .distributed import (
     resolve_rank,
 )
 from .iterations import IterationBuffer
+from .opening import open_writer, run_attrs
 from .pipeline import Pipeline
-from .resume import ResumePoint, check_same_layout, check_weights, find_resume_point
-from .selection import ParamSpec, Sample, check_sample, sample_indices, select_params
+from .protocols import DistanceMeter, SnapshotSink, SnapshotSource
+from .resume import ResumePoint
+from .selection import ParamSpec, layout_of, select_params
 
 __all__ = ["Recorder"]
 
@@ -67,29 +66,13 @@ class Recorder:
         Where the run goes: a directory (``run.zarr``) or an fsspec URL.
     model : torch.nn.Module
         The model being trained.
-    every : int, default 10
-        Snapshot interval in optimizer steps.
     params : None, list of str, or callable, optional
         Which parameters: ``None`` = the weight of every Linear and Conv1d/2d/3d; a list of
         parameter names; or a predicate ``f(name, module) -> bool``.
-    sample : None, int or float, optional
-        ``None`` = all elements; ``n`` = that many elements per parameter, uniformly at
-        random with a seed from the parameter's name; ``f`` in (0, 1] = that fraction.
-    track_distance : bool, default True
-        Measure ``sum |w(s) - w(s-1)|`` over all elements of each recorded parameter at
-        every step (of ``mask * w`` for sparse layers).
-    overwrite : bool, default False
-        Replace an existing run at ``path``.
-    resume : bool or int, default False
-        Continue an existing run: ``True`` from its last usable snapshot, or from the
-        snapshot at the given step. The model must hold that snapshot's weights.
-    flush_seconds : float, default 10.0
-        Longest time a snapshot stays in memory before it is written.
-    buffer_mb : float, default 256
-        Host memory for buffered snapshots (two chunk rows); larger runs get shorter chunks.
-    compression : {"none", "lz4", "zstd"}, default "none"
-        Codec of stored weights (float32 weights save ~10 % at best; see
-        ``weightscope.store.codecs``).
+    every, sample, track_distance, overwrite, resume, flush_seconds, buffer_mb, compression
+        How to record (snapshot interval, recorded elements, distance, an existing run at
+        ``path``, buffering, codec): see :class:`~weightscope.config.RecorderConfig`, which
+        documents and checks them; the Recorder keeps them as ``config``.
     storage_options : dict, optional
         fsspec options for URLs.
     rank : int, optional
@@ -107,18 +90,25 @@ class Recorder:
     RunExistsError
         ``path`` exists and neither ``overwrite`` nor ``resume`` is set.
     ConfigError
-        An argument is out of range, or ``params`` matches nothing.
+        An argument is out of range (:class:`~weightscope.config.RecorderConfig` checks the
+        settings), or ``params`` matches nothing.
     """
 
-    def __init__(self, path: paths.PathLike, model: nn.Module, every: int = 10,
-                 params: ParamSpec = None, sample: Sample = None, track_distance: bool = True,
-                 overwrite: bool = False, resume: bool | int = False,
-                 flush_seconds: float = 10.0, *, buffer_mb: float = 256,
-                 compression: str = DEFAULT_COMPRESSION,
+    def __init__(self, path: paths.PathLike, model: nn.Module,
+                 every: int = RecorderConfig.every, params: ParamSpec = None,
+                 sample: Sample = RecorderConfig.sample,
+                 track_distance: bool = RecorderConfig.track_distance,
+                 overwrite: bool = RecorderConfig.overwrite,
+                 resume: bool | int = RecorderConfig.resume,
+                 flush_seconds: float = RecorderConfig.flush_seconds, *,
+                 buffer_mb: float = RecorderConfig.buffer_mb,
+                 compression: str = RecorderConfig.compression,
                  storage_options: dict[str, Any] | None = None, rank: int | None = None) -> None:
-        _check_args(every, flush_seconds, buffer_mb, overwrite, resume)
-        self.path, self.every, self.sample = path, int(every), check_sample(sample)
-        self.rank = resolve_rank(rank)
+        self.config = RecorderConfig(
+            every=every, sample=sample, track_distance=track_distance, overwrite=overwrite,
+            resume=resume, flush_seconds=flush_seconds, buffer_mb=buffer_mb,
+            compression=compression)
+        self.path, self.rank = path, resolve_rank(rank)
         self._selected = select_params(model, params)  # same errors on every rank
         self._step, self._closed, self._hook = 0, False, None
         sharded = is_sharded(self._selected)  # FSDP2: every rank gathers, rank 0 writes
@@ -127,32 +117,34 @@ class Recorder:
             if resume is not True and resume is not False:
                 self._step = int(resume)
             return
-        self.layout = _layout(self._selected, self.sample)
-        self._capture = (ShardedCapture if sharded else Capture)(self._selected, self.layout)
-        self._sparse = _sparse_config(model)
-        opener = functools.partial(
-            self._open, path, resume, storage_options, has_distance=track_distance,
-            buffer_bytes=int(buffer_mb * 2**20), compression=compression, overwrite=overwrite)
+        self.layout = layout_of(self._selected, self.config.sample)
+        self._capture: SnapshotSource = (ShardedCapture if sharded else Capture)(
+            self._selected, self.layout)
+        opener = functools.partial(open_writer, path, self.layout, self.config,
+                                   run_attrs(self.config, model), self._capture, storage_options)
         writer, point, nonfinite = (
             open_in_lockstep(self.active, self._capture, self.layout.n_weights, opener)
             if sharded else opener())
-        self._writer = writer
-        self._distance = ((ShardedDistance if sharded else DistanceTracker)(self._selected)
-                          if track_distance else None)
-        self._pipeline = self._new_pipeline(writer, point, nonfinite, flush_seconds)
-        self._step, self._last_snapshot = point.step, point.step
-        self._iters = IterationBuffer(self._capture.device, len(self.layout.names),
-                                      track_distance)
-        # per-iteration values go to the writer when a chunk row of snapshots does, when the
-        # buffer is full, and at least every flush_seconds / 2 (not after every snapshot:
-        # with every=1 that would write tiny blocks at every step)
-        self._handoff_due, self._handoff_interval = False, flush_seconds / 2
-        self._next_handoff = time.monotonic() + self._handoff_interval
+        self._distance: DistanceMeter | None = (
+            (ShardedDistance if sharded else DistanceTracker)(self._selected)
+            if self.config.track_distance else None)
+        self._pipeline = self._new_pipeline(writer, point, nonfinite)
+        self._start_iterations(point.step)
         if point.row < 0:  # a new run, or one that crashed before its first snapshot was stored
             self._snapshot()
         _OPEN.add(self)
 
     # ------------------------------------------------------------------ public API
+    @property
+    def every(self) -> int:
+        """Snapshot interval in optimizer steps."""
+        return self.config.every
+
+    @property
+    def sample(self) -> Sample:
+        """Recorded elements per parameter (``sample=``; None: all)."""
+        return self.config.sample
+
     @property
     def step_count(self) -> int:
         """Optimizer steps recorded so far."""
@@ -192,7 +184,7 @@ class Recorder:
             self._step += 1
             return
         self._pipeline.check()
-        if self._handoff_due or self._iters.full or time.monotonic() >= self._next_handoff:
+        if self._iters.handoff_due:
             self._handoff_iterations()
         sources = self._capture.sources()  # checks shapes
         self._step += 1
@@ -203,7 +195,7 @@ class Recorder:
             self._iters.log_loss(loss)
         if lr is not None:
             self._iters.lr[k] = float(lr)
-        if self._step % self.every == 0:
+        if self._step % self.config.every == 0:
             self._snapshot(sources)
 
     def log(self, loss: float | torch.Tensor) -> None:
@@ -280,46 +272,21 @@ class Recorder:
             raise ConfigError(f"this Recorder of '{self.path}' is closed; create a new one "
                               "(resume=True continues the run).")
 
-    def _attrs(self) -> dict[str, Any]:
-        return {schema.EVERY: self.every, schema.SAMPLE: self.sample,
-                schema.SPARSE: self._sparse, schema.VERSIONS: {"torch": torch.__version__}}
-
-    def _open(self, path: paths.PathLike, resume: bool | int,
-              storage_options: dict[str, Any] | None, current: torch.Tensor | None = None,
-              **create: Any) -> tuple[RunWriter, ResumePoint, int]:
-        """Create the store, or reopen it to resume: (writer, point, nonfinite)."""
-        if resume is not False and paths.exists(path, storage_options):
-            return self._reopen(path, resume, storage_options, current)
-        writer = RunWriter.create(path, self.layout, attrs=self._attrs(),
-                                  has_mask=self._capture.has_mask,
-                                  storage_options=storage_options, **create)
-        return writer, ResumePoint(step=0, row=-1), 0
-
-    def _new_pipeline(self, writer: RunWriter | None, point: ResumePoint, nonfinite: int,
-                      flush_seconds: float) -> Pipeline | PeerPipeline:
+    def _new_pipeline(self, writer: RunWriter | None, point: ResumePoint,
+                      nonfinite: int) -> SnapshotSink:
         if writer is None:  # a sharded run's rank > 0: gathers, stores nothing
             return PeerPipeline(self._capture.sizes, self._capture.has_mask)
         return Pipeline(
             writer, self._capture.sizes, has_mask=self._capture.has_mask,
-            pin=self._capture.device.type == "cuda", flush_seconds=flush_seconds,
+            pin=self._capture.device.type == "cuda", flush_seconds=self.config.flush_seconds,
             row0=point.row + 1, iteration0=point.step, nonfinite0=nonfinite)
 
-    def _reopen(self, path: paths.PathLike, resume: bool | int,
-                storage_options: dict[str, Any] | None, current: torch.Tensor | None = None
-                ) -> tuple[RunWriter, ResumePoint, int]:
-        writer = RunWriter.reopen(path, storage_options)
-        check_same_layout(writer.layout, self.layout, self.every,
-                          int(writer.attrs.get(schema.EVERY, self.every)))
-        point = find_resume_point(writer.group, resume)
-        if current is None:
-            current = torch.empty(self.layout.n_weights, dtype=torch.float32)
-            self._capture.copy_into(self._capture.split(current))
-        if point.row >= 0:
-            check_weights(writer, point, current.numpy())
-        nonfinite = _count_nonfinite(writer, point.row + 1)
-        writer.commit(point.row + 1, point.step, **{
-            schema.COMPLETE: False, schema.TOTAL_STEPS: None, schema.NONFINITE: nonfinite})
-        return writer, point, nonfinite
+    def _start_iterations(self, step: int) -> None:
+        """Start counting optimizer steps at ``step`` (where the run starts or resumes)."""
+        self._step, self._last_snapshot = step, step
+        self._iters = IterationBuffer(self._capture.device, len(self.layout.names),
+                                      self.config.track_distance,
+                                      interval=self.config.flush_seconds / 2)
 
     def _snapshot(self, sources: Any = None) -> None:
         w_row, mask_row = self._pipeline.next_row()
@@ -330,14 +297,13 @@ class Recorder:
             event = torch.cuda.Event()
             event.record()
         if self._pipeline.row_done(self._step, event):
-            self._handoff_due = True  # its chunk row goes to the writer: the iterations too
+            self._iters.due = True  # its chunk row goes to the writer: the iterations too
 
     def _handoff_iterations(self) -> None:
         """Send the buffered per-iteration values to the writer thread."""
-        self._handoff_due = False
-        self._next_handoff = time.monotonic() + self._handoff_interval
-        if self._iters.n:
-            first, values, event = self._iters.take(self._step)
+        taken = self._iters.handoff(self._step)
+        if taken is not None:
+            first, values, event = taken
             self._pipeline.push_iterations(first - 1, values, event)
 
     def _shutdown(self, total_steps: int | None) -> None:
@@ -354,49 +320,9 @@ class Recorder:
             self._pipeline.close(total_steps)
 
 
-def _check_args(every: Any, flush_seconds: float, buffer_mb: float, overwrite: bool,
-                resume: bool | int) -> None:
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise ConfigError(f"every must be an int >= 1 (snapshot interval in optimizer steps); "
-                          f"got {every!r}. Pass e.g. every=10.")
-    if not flush_seconds > 0:
-        raise ConfigError(f"flush_seconds must be > 0; got {flush_seconds}. Pass e.g. 10.0.")
-    if not buffer_mb > 0:
-        raise ConfigError(f"buffer_mb must be > 0; got {buffer_mb}. Pass e.g. 256.")
-    if overwrite and resume is not False:
-        raise ConfigError("overwrite=True and resume= exclude each other: overwrite replaces the "
-                          "run, resume continues it. Pass only one.")
-
-
-def _layout(selected: list[Any], sample: Sample) -> Layout:
-    names = [s.name for s in selected]
-    shapes = [tuple(s.tensor.shape) for s in selected]
-    indices = [None if sample is None else sample_indices(s.name, s.tensor.numel(), sample)
-               for s in selected]
-    return Layout.build(names, shapes, indices)
-
-
-def _sparse_config(model: nn.Module) -> dict[str, Any] | None:
-    try:
-        from ..sparse import get_sparsifier
-    except ImportError:
-        return None
-    sp = get_sparsifier(model)
-    return None if sp is None else dict(sp.config)
-
-
 def _read_lr(optimizer: torch.optim.Optimizer) -> float | None:
     lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
     return None if lr is None else float(lr)
-
-
-def _count_nonfinite(writer: RunWriter, rows: int) -> int:
-    if int(writer.attrs.get(schema.NONFINITE, 0)) == 0 or rows == 0:
-        return 0
-    import dask.array as da
-
-    w = da.from_zarr(writer.group[schema.W])[:rows]
-    return int((~da.isfinite(w)).sum().compute())
 
 
 @atexit.register

@@ -20,9 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import Sample, check_sample
 from ..errors import ConfigError
+from ..store import Layout
 
-__all__ = ["RECORDED_TYPES", "Selected", "Sample", "sample_indices", "select_params"]
+__all__ = ["RECORDED_TYPES", "Sample", "Selected", "layout_of", "sample_indices",
+           "select_params"]
 
 #: Module types whose ``weight`` is recorded by default (not biases, norms, embeddings or
 #: transposed convolutions).
@@ -30,7 +33,6 @@ RECORDED_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 Predicate = Callable[[str, nn.Module], bool]
 ParamSpec = Sequence[str] | Predicate | None
-Sample = int | float | None
 
 
 @dataclass(frozen=True)
@@ -106,30 +108,6 @@ def _describe(params: ParamSpec) -> str:
     return "None" if params is None else getattr(params, "__name__", repr(params))
 
 
-def check_sample(sample: Sample) -> Sample:
-    """Validate the ``sample`` argument (see :func:`sample_indices`)."""
-    if sample is None:
-        return None
-    if isinstance(sample, bool) or not isinstance(sample, (int, float, np.integer, np.floating)):
-        raise ConfigError(
-            f"sample must be None, an int >= 1 or a float in (0, 1]; got {sample!r}. "
-            "Pass e.g. sample=4096 or sample=0.1."
-        )
-    if isinstance(sample, (int, np.integer)):
-        if sample < 1:
-            raise ConfigError(
-                f"sample as an int counts elements per parameter and must be >= 1; got {sample}. "
-                "Pass sample=None to record every element."
-            )
-        return int(sample)
-    if not 0.0 < float(sample) <= 1.0:
-        raise ConfigError(
-            f"sample as a float is a fraction of each parameter and must be in (0, 1]; "
-            f"got {sample}. Pass e.g. sample=0.1, or an int count."
-        )
-    return float(sample)
-
-
 def sample_indices(name: str, numel: int, sample: Sample) -> np.ndarray:
     """Sorted flat indices of the recorded elements of parameter ``name``.
 
@@ -146,3 +124,12 @@ def sample_indices(name: str, numel: int, sample: Sample) -> np.ndarray:
         return np.arange(numel, dtype=np.int64)
     rng = np.random.default_rng(zlib.crc32(name.encode("utf-8")))
     return np.sort(rng.choice(numel, size=n, replace=False)).astype(np.int64)
+
+
+def layout_of(selected: Sequence[Selected], sample: Sample) -> Layout:
+    """The packing along ``weight`` of the recorded elements of ``selected``."""
+    names = [s.name for s in selected]
+    shapes = [tuple(s.tensor.shape) for s in selected]
+    indices = [None if sample is None else sample_indices(s.name, s.tensor.numel(), sample)
+               for s in selected]
+    return Layout.build(names, shapes, indices)
