@@ -1,32 +1,23 @@
-"""Rows of uncompressed arrays written straight to chunk files, and attrs (local stores).
+"""Rows of local, uncompressed arrays written straight to chunk files; attrs likewise.
 
-The writer's hot path stores ``chunk_steps`` snapshots at a time: every chunk of that chunk
-row is new, so its bytes are just the rows' slices of the snapshot block, in C order, padded
-with the fill value past the array's edge (and with fill rows below a partial chunk row, as
-when a run is flushed or closed). For an uncompressed 1-D or 2-D array in a local directory
-(zarr's ``LocalStore``, chunks encoded by a single little-endian ``BytesCodec``: ``w``,
-``mask`` and the per-step and per-iteration arrays of a run) :class:`DirectRows` writes those
-bytes itself (no codec pipeline, no event loop), two chunk files at a time, each into a
-temporary file that is then renamed over the chunk key, like ``LocalStore`` does: the result
-is byte for byte what zarr writes, and a crash leaves either the old chunk or the new one.
+:class:`DirectRows` is the :class:`~weightscope.store.chunk_writer.ChunkWriter` of a 1-D or
+2-D array in a local directory whose chunks are plain little-endian bytes (``w``, ``mask``
+and the per-step and per-iteration arrays of a run). It writes the chunk files itself,
+without zarr's codec pipeline and event loop, and leaves the bytes zarr would:
 
-Where the OS has ``O_DIRECT`` (Linux) a chunk file is written around the page cache, in whole
-4 KiB blocks (then cut to size): straight from the rows when they are one page-aligned block
-(the Recorder's slots are), else gathered into a page-aligned staging buffer of the writing
-thread (reused). A recording is written once and read much later, so it has no business in
-the page cache (where gigabytes of snapshots would evict the training data), and page-cache
-writes cost the CPU the training runs on: the kernel's copy plus, on VMs that hand freed
-memory back to the host, a host fault per new page (~2.8 ms of CPU per MB on
-``bench/recorder.py``'s machine, against ~0.3 ms per MB with O_DIRECT). A file system that
-refuses ``O_DIRECT`` (tmpfs) gets ``os.writev`` from the rows from its first refusal on.
+- rows that start a chunk row: each chunk is the rows' slices in C order, padded with the
+  fill value past the array's edge and below a partial chunk row; it goes to a temporary file
+  renamed over the chunk key (as ``LocalStore`` does: a crash leaves the old chunk or the
+  new one), with ``O_DIRECT`` where the OS has it, since a recording is written once and read
+  much later and has no business in the page cache (a file system that refuses it, such as
+  tmpfs, gets ``os.writev`` from its first refusal on);
+- rows that continue a chunk row whose files exist: written in place (``os.pwritev`` at their
+  offset) instead of zarr's read, merge and rewrite of the whole chunk row; they lie past the
+  run's committed length until the writer commits them, so a crash tears only uncommitted rows;
+- other rows (crossing a chunk row's end): through zarr (:class:`ZarrRows`).
 
-Rows that continue a chunk row whose chunk files exist (a flush or a checkpoint wrote its
-first rows) are written in place into those files (``os.pwritev`` at the rows' offset): zarr
-would read, merge and rewrite the whole chunk row for them. Those rows lie past the run's
-committed length until the writer commits them, so a crash in the middle of one leaves only
-uncommitted rows torn. Everything else (rows that cross a chunk row's end, compressed arrays,
-object stores) goes through zarr. :func:`update_local_attrs` likewise writes a local group's
-``zarr.json`` (zarr's own serialization) for the commits of valid lengths.
+:func:`update_local_attrs` likewise writes a local group's ``zarr.json`` for the commits.
+Measurements: ``docs/performance.md`` (Store).
 
 Examples
 --------
@@ -59,6 +50,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.storage import LocalStore
 
 from .._pools import thread_pool
+from .chunk_writer import ZarrRows
 
 __all__ = ["ALIGN", "DirectRows", "aligned_bytes", "update_local_attrs"]
 
@@ -67,7 +59,7 @@ ZARR_JSON = "zarr.json"
 _HAS_WRITEV = hasattr(os, "writev")  # POSIX only: elsewhere zarr writes every chunk
 _HAS_PWRITEV = hasattr(os, "pwritev")
 _IOV = 512  # buffers per writev call (IOV_MAX is at least 1024 on Linux and macOS)
-_THREADS = 2  # chunk files written at once (creating a file costs ~0.5 ms of kernel time)
+_THREADS = 2  # chunk files written at once (creating a file costs kernel time)
 #: New chunk files are written with O_DIRECT where the OS has it (Linux), from memory that
 #: starts on a multiple of this many bytes, in whole blocks of it, then cut to size.
 ALIGN = 4096
@@ -90,10 +82,11 @@ def aligned_bytes(nbytes: int) -> np.ndarray:
 
 
 class DirectRows:
-    """Writes rows of one 1-D or 2-D zarr array as chunk files (see the module docstring).
+    """:class:`~weightscope.store.chunk_writer.ChunkWriter` writing chunk files itself.
 
-    A 1-D array is written as a 2-D one of width 1 (the same bytes). Build it with
-    :meth:`for_array`, which returns None when the array does not qualify.
+    See the module docstring. A 1-D array is written as a 2-D one of width 1 (the same
+    bytes). Build it with :meth:`for_array`, which returns None when the array does not
+    qualify.
     """
 
     def __init__(self, array: zarr.Array, root: Path) -> None:
@@ -102,21 +95,27 @@ class DirectRows:
         self.chunks = (array.chunks[0], array.chunks[1] if array.ndim == 2 else 1)
         fill = np.asarray(array.metadata.fill_value, dtype=array.dtype)
         self._fill_row = np.full(self.chunks[1], fill, dtype=array.dtype)
+        self._zarr = ZarrRows(array)
         #: Write new chunk files around the page cache (O_DIRECT); turned off for good when
         #: the file system refuses it.
         self.unbuffered = bool(_O_DIRECT)
 
     @classmethod
     def for_array(cls, array: zarr.Array) -> DirectRows | None:
-        """A writer for ``array`` if it is 1-D or 2-D, uncompressed, little-endian and local."""
-        store = array.store_path.store
-        codecs = array.metadata.codecs if array.metadata.zarr_format == 3 else ()
-        plain = (len(codecs) == 1 and isinstance(codecs[0], BytesCodec)
-                 and (codecs[0].endian is None or codecs[0].endian.value == sys.byteorder))
-        if not (isinstance(store, LocalStore) and plain and array.ndim in (1, 2) and _HAS_WRITEV
-                and array.order == "C" and array.dtype.byteorder in "=|<"):
-            return None
-        return cls(array, Path(store.root) / array.store_path.path)
+        """A writer for ``array`` if it is 1-D or 2-D, uncompressed, little-endian and local
+        on a POSIX system; else None."""
+        root = _plain_local_root(array) if _HAS_WRITEV else None
+        return None if root is None else cls(array, root)
+
+    def write(self, start: int, values: np.ndarray) -> None:
+        """Store ``values`` as rows ``start`` on: new chunk files where they start a chunk
+        row, in place where they continue one, else through zarr."""
+        if self.covers(start, len(values)):
+            self.write_new(start, values)
+        elif self.continues(start, len(values)):
+            self.write_into(start, values)
+        else:
+            self._zarr.write(start, values)
 
     def covers(self, row: int, n_rows: int) -> bool:
         """Whether rows ``row : row + n_rows`` start a chunk row and fit in the array."""
@@ -131,8 +130,8 @@ class DirectRows:
         n_chunks = -(-self._width // self.chunks[1])
         return all((self.root / self._key(row // steps, j)).is_file() for j in range(n_chunks))
 
-    def write(self, row: int, values: np.ndarray) -> None:
-        """Store ``values`` (shape ``(rows, array width)``) at ``row``, a chunk row's start.
+    def write_new(self, row: int, values: np.ndarray) -> None:
+        """Store rows that :meth:`covers` as new chunk files.
 
         The chunks of the last chunk row are completed with fill-value rows: what zarr
         writes into a new chunk row (the rows after ``values`` hold no data yet).
@@ -258,17 +257,15 @@ def _staging(size: int) -> np.ndarray:
 def update_local_attrs(group: zarr.Group, attrs: dict[str, Any]) -> bool:
     """Update a local group's attributes by writing its ``zarr.json`` here, not through zarr.
 
-    The bytes are zarr's own serialization of the group's metadata, written to a temporary
-    file renamed over ``zarr.json`` as ``LocalStore`` does; it saves the event loop's thread
-    hops (~1.3 ms of CPU per update, several per chunk row of a recording). Returns False,
-    doing nothing, for a group in any other store or of zarr format 2.
+    Saves the event loop's thread hops of zarr's own update, several per chunk row of a
+    recording. The file is written to a temporary file renamed over ``zarr.json``, as
+    ``LocalStore`` does. Returns False, doing nothing, for a group in any other store or of
+    zarr format 2 (its attrs are not in ``zarr.json``).
     """
     store = group.store_path.store
     if not isinstance(store, LocalStore) or group.metadata.zarr_format != 3:
         return False
-    metadata = group.metadata
-    metadata.attributes.update(attrs)
-    data = metadata.to_buffer_dict(default_buffer_prototype())[ZARR_JSON].to_bytes()
+    data = _update_metadata(group, attrs)
     path = Path(store.root) / group.store_path.path / ZARR_JSON
     tmp = path.with_name(f"{ZARR_JSON}.{os.getpid()}.partial")
     try:
@@ -278,6 +275,37 @@ def update_local_attrs(group: zarr.Group, attrs: dict[str, Any]) -> bool:
         tmp.unlink(missing_ok=True)
         raise
     return True
+
+
+def _update_metadata(group: zarr.Group, attrs: dict[str, Any]) -> bytes:
+    """Update ``group``'s in-memory metadata with ``attrs``; return its ``zarr.json`` bytes.
+
+    The one place this package edits zarr's objects: zarr has no public call that updates
+    attributes without writing them through its event loop. This does what zarr's own
+    ``AsyncGroup.update_attributes`` does before it writes (update ``metadata.attributes`` in
+    place, so the ``Group`` object sees the new attrs) and serializes with zarr's own
+    ``to_buffer_dict``, so the bytes are those zarr writes (a test pins it).
+    """
+    metadata = group.metadata
+    metadata.attributes.update(attrs)
+    return metadata.to_buffer_dict(default_buffer_prototype())[ZARR_JSON].to_bytes()
+
+
+def _plain_local_root(array: zarr.Array) -> Path | None:
+    """The directory of a 1-D or 2-D ``array`` whose chunk files are its values' raw bytes.
+
+    None unless the array is in a local directory (zarr's ``LocalStore``), in C order, with
+    one little-endian (or native) ``BytesCodec`` and no other codec: then a chunk file is the
+    chunk's values in C order, which :class:`DirectRows` writes itself.
+    """
+    store = array.store_path.store
+    codecs = array.metadata.codecs if array.metadata.zarr_format == 3 else ()
+    plain = (len(codecs) == 1 and isinstance(codecs[0], BytesCodec)
+             and (codecs[0].endian is None or codecs[0].endian.value == sys.byteorder))
+    if not (isinstance(store, LocalStore) and plain and array.ndim in (1, 2)
+            and array.order == "C" and array.dtype.byteorder in "=|<"):
+        return None
+    return Path(store.root) / array.store_path.path
 
 
 def _put_into(path: Path, parts: list[np.ndarray], offset: int) -> None:

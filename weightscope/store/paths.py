@@ -45,7 +45,7 @@ from ..errors import (
 )
 
 __all__ = ["StorageAccessError", "StorageError", "exists", "is_url", "last_write",
-           "open_group", "run_size_bytes", "storage_errors"]
+           "local_path", "open_group", "run_size_bytes", "storage_errors"]
 
 PathLike = str | os.PathLike[str]
 
@@ -61,7 +61,8 @@ def is_url(path: PathLike) -> bool:
     return "://" in str(path) and not str(path).startswith("file://")
 
 
-def _local(path: PathLike) -> Path:
+def local_path(path: PathLike) -> Path:
+    """The local ``Path`` of a path that is not a URL (a ``file://`` prefix removed)."""
     text = str(path)
     return Path(text[len("file://") :] if text.startswith("file://") else text)
 
@@ -122,13 +123,13 @@ def _store(path: PathLike, mode: str, storage_options: dict[str, Any] | None) ->
         if hasattr(store.fs, "invalidate_cache"):
             store.fs.invalidate_cache()  # fsspec caches listings: see a live run grow
         return store
-    return zarr.storage.LocalStore(_local(path).absolute(), read_only=mode == "r")
+    return zarr.storage.LocalStore(local_path(path).absolute(), read_only=mode == "r")
 
 
 def exists(path: PathLike, storage_options: dict[str, Any] | None = None) -> bool:
     """Whether anything exists at ``path`` (a local file or directory, objects under a URL)."""
     if not is_url(path):
-        return _local(path).exists()
+        return local_path(path).exists()
     with storage_errors(path):
         fs, root = _fs(path, storage_options)
         fs.invalidate_cache()
@@ -207,7 +208,7 @@ def run_size_bytes(path: PathLike, storage_options: dict[str, Any] | None = None
             fs, root = _fs(path, storage_options)
             return int(fs.du(root, total=True))
     total = 0
-    for dirpath, _, files in os.walk(_local(path)):
+    for dirpath, _, files in os.walk(local_path(path)):
         total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
     return total
 
@@ -223,7 +224,7 @@ def last_write(path: PathLike, storage_options: dict[str, Any] | None = None) ->
     meta = f"{str(path).rstrip('/')}/zarr.json"
     try:
         if not is_url(path):
-            return max(0.0, time.time() - os.path.getmtime(_local(meta)))
+            return max(0.0, time.time() - os.path.getmtime(local_path(meta)))
         with storage_errors(path):
             fs, root = _fs(meta, storage_options)
             stamp = fs.modified(root)

@@ -33,6 +33,7 @@ import zarr
 from .. import schema
 from ..errors import NotARunError, RunExistsError, RunNotFoundError
 from . import paths
+from .chunk_writer import ChunkWriter, ZarrRows
 from .codecs import (
     DEFAULT_COMPRESSION,
     coordinate_compressors,
@@ -46,7 +47,6 @@ __all__ = ["DEFAULT_BUFFER_BYTES", "RunWriter"]
 
 DEFAULT_BUFFER_BYTES = 256 * 2**20
 _ITER_CHUNK_VALUES = 2**18  # values per chunk of the (iteration, param) arrays
-_CHUNKS_IN_FLIGHT = 8  # chunks of `w` encoded at once (each needs ~3 chunk-sized buffers)
 #: Every chunk of `w`/`mask` is written as is: skips zarr's pass checking for all-fill chunks.
 _DENSE = {"write_empty_chunks": True}
 _COORD_CHUNK = 2**20  # elements per chunk of the param_id / index coordinates
@@ -72,7 +72,7 @@ class RunWriter:
         for name in (schema.W, schema.MASK):
             if name in self._arrays:
                 self._arrays[name] = self._arrays[name].with_config(_DENSE)
-        self._direct: dict[str, DirectRows | None] = {}  # made on first write of each array
+        self._writers: dict[str, ChunkWriter] = {}  # made on first write of each array
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -145,11 +145,6 @@ class RunWriter:
         names = [schema.W, schema.STEP] + ([schema.MASK] if self.has_mask else [])
         return {n: self._arrays[n][start:stop] for n in names}
 
-    def read_iterations(self, stop: int) -> dict[str, np.ndarray]:
-        """Read back the per-iteration arrays up to ``stop``."""
-        return {n: a[:stop] for n, a in self._arrays.items() if a.metadata.dimension_names
-                and a.metadata.dimension_names[0] == schema.ITERATION}
-
     # ------------------------------------------------------------------ writing
     def write_snapshots(
         self, row: int, steps: np.ndarray, w: np.ndarray, mask: np.ndarray | None = None
@@ -157,31 +152,16 @@ class RunWriter:
         """Store snapshots ``w`` (shape ``(n, weights)``) taken at ``steps`` from row ``row``."""
         stop = row + len(steps)
         self._ensure_rows([schema.W, schema.STEP, schema.MASK], stop)
-        self._write_blocks(schema.W, row, w)
+        self._write_rows(schema.W, row, w)
         if mask is not None:
-            self._write_blocks(schema.MASK, row, mask)
-        self._write_blocks(schema.STEP, row, steps)
+            self._write_rows(schema.MASK, row, mask)
+        self._write_rows(schema.STEP, row, steps)
 
-    def _write_blocks(self, name: str, row: int, values: np.ndarray) -> None:
-        """Write rows: for local uncompressed arrays, new chunk rows straight to chunk files
-        and rows continuing a written chunk row in place; the rest through zarr in column
-        blocks of a few chunks (bounded encoding memory)."""
-        if name not in self._direct:
-            self._direct[name] = DirectRows.for_array(self._arrays[name])
-        direct = self._direct[name]
-        if direct is not None and direct.covers(row, len(values)):
-            direct.write(row, values)
-            return
-        if direct is not None and direct.continues(row, len(values)):
-            direct.write_into(row, values)
-            return
-        arr = self._arrays[name]
-        if arr.ndim == 1:
-            arr[row:row + len(values)] = values
-            return
-        block = arr.chunks[1] * _CHUNKS_IN_FLIGHT
-        for lo in range(0, values.shape[1], block):
-            arr[row:row + len(values), lo:lo + block] = values[:, lo:lo + block]
+    def _write_rows(self, name: str, row: int, values: np.ndarray) -> None:
+        """Store ``values`` as rows ``row`` on of array ``name`` with its chunk writer."""
+        if name not in self._writers:
+            self._writers[name] = _chunk_writer(self._arrays[name])
+        self._writers[name].write(row, values)
 
     def write_iterations(
         self,
@@ -199,10 +179,10 @@ class RunWriter:
                 # loss and lr appear with their first known value
                 self._arrays[name] = _create_iteration_var(self.group, name, len(self.layout.names))
         self._ensure_rows([schema.ITERATION, *values], stop)
-        self._write_blocks(schema.ITERATION, row, iterations)
+        self._write_rows(schema.ITERATION, row, iterations)
         for name, value in values.items():
             if value is not None and name in self._arrays:
-                self._write_blocks(name, row, value)
+                self._write_rows(name, row, value)
 
     def commit(self, valid_steps: int, valid_iterations: int, **attrs: Any) -> None:
         """Publish new valid lengths (call only once the data they cover is written)."""
@@ -233,6 +213,12 @@ class RunWriter:
             arr.resize((new, *arr.shape[1:]))
 
 
+def _chunk_writer(array: zarr.Array) -> ChunkWriter:
+    """How rows of ``array`` are stored: :class:`DirectRows` where it applies (a local,
+    uncompressed 1-D or 2-D array on a POSIX system), plain zarr otherwise."""
+    return DirectRows.for_array(array) or ZarrRows(array)
+
+
 def _check_target(
     path: paths.PathLike, overwrite: bool, storage_options: dict[str, Any] | None
 ) -> None:
@@ -251,7 +237,7 @@ def _check_target(
 
 
 def _is_empty_dir(path: paths.PathLike) -> bool:
-    local = paths._local(path)
+    local = paths.local_path(path)
     return not paths.is_url(path) and local.is_dir() and not any(local.iterdir())
 
 
