@@ -11,15 +11,11 @@ without ``--follow``: start following once the Recorder has been created.
 
 Examples
 --------
->>> import tempfile, torch, weightscope as ws
+>>> import tempfile
 >>> from pathlib import Path
+>>> from weightscope.testing import random_walks, write_run
 >>> root = Path(tempfile.mkdtemp())
->>> model = torch.nn.Linear(32, 32)
->>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
->>> with ws.Recorder(root / "run.zarr", model, every=1) as rec:   # a complete run: one render
-...     _ = rec.attach(opt)
-...     for _ in range(12):
-...         opt.zero_grad(); model(torch.randn(8, 32)).pow(2).mean().backward(); opt.step()
+>>> _ = write_run(root / "run.zarr", random_walks(13, 64))   # a complete run: one render
 >>> data = follow([str(root / "run.zarr")], root / "out", "svg", interval=0.1,
 ...               echo=lambda line: None, bins=4)
 >>> sorted(p.name for p in (root / "out").iterdir()), data.primary

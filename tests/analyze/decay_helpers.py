@@ -1,16 +1,12 @@
-"""Helpers of the decay-time tests: realistic weight trajectories, the pearsonr oracle, and a
-hand-built run Dataset in the store layout."""
+"""Helpers of the decay-time tests: realistic weight trajectories and the pearsonr oracle (runs
+in the store layout come from :mod:`weightscope.testing`)."""
 
 from __future__ import annotations
 
 import warnings
 
-import dask.array as da
 import numpy as np
 import scipy.stats
-import xarray as xr
-
-from weightscope import schema
 
 #: |rho| below which a disagreement with the oracle counts as a tie at zero
 TIE = 1e-9
@@ -76,25 +72,3 @@ def assert_matches_oracle(
         ties += 1
     return ties
 
-
-def make_run(
-    w: np.ndarray,
-    steps: np.ndarray,
-    every: int,
-    counts: dict[str, int],
-    chunks: tuple[int, int] | None = None,
-) -> xr.Dataset:
-    """A run Dataset in the store layout (section 2 of DESIGN.md); dask-backed with
-    ``chunks=(steps_per_chunk, weights_per_chunk)``."""
-    names = list(counts)
-    param_id = np.repeat(np.arange(len(names), dtype=np.int32), list(counts.values()))
-    index = np.concatenate([np.arange(c, dtype=np.int64) for c in counts.values()])
-    data = w if chunks is None else da.from_array(w, chunks=chunks)
-    return xr.Dataset(
-        {schema.W: ((schema.STEP, schema.WEIGHT), data),
-         schema.NUMEL: ((schema.PARAM,), np.array(list(counts.values()), dtype=np.int64))},
-        coords={schema.STEP: np.asarray(steps, dtype=np.int64), schema.PARAM: names,
-                schema.PARAM_ID: ((schema.WEIGHT,), param_id),
-                schema.INDEX: ((schema.WEIGHT,), index)},
-        attrs={schema.FORMAT_ATTR: 1, schema.EVERY: every, schema.COMPLETE: True},
-    )

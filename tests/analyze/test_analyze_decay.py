@@ -1,4 +1,4 @@
-"""decay_time and decay_by_magnitude on hand-built run Datasets (numpy- and dask-backed)."""
+"""decay_time and decay_by_magnitude on synthetic run Datasets (numpy- and dask-backed)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import sys
 
 import numpy as np
 import pytest
-from decay_helpers import make_run, trajectories
+from decay_helpers import trajectories
 
 from weightscope import schema
 from weightscope.analyze._decay_kernel import decay_kernel
 from weightscope.analyze.decay import decay_by_magnitude, decay_time
 from weightscope.errors import AnalysisError, ConfigError
+from weightscope.testing import synthetic_run
 
 EVERY = 10
 COUNTS = {"conv.weight": 40, "fc.weight": 90, "head.weight": 30}
@@ -26,7 +27,7 @@ def _run(chunks: tuple[int, int] | None = None, off_grid: bool = True, seed: int
     steps = np.arange(w.shape[0]) * EVERY
     if off_grid:
         steps[-1] = 405
-    return make_run(w, steps, EVERY, COUNTS, chunks=chunks), grid
+    return synthetic_run(w, steps=steps, every=EVERY, params=COUNTS, chunks=chunks), grid
 
 
 def test_values_are_fractions_of_the_uniform_grid() -> None:
@@ -54,16 +55,17 @@ def test_censored_weights_report_max_lag() -> None:
 
 def test_grid_not_starting_at_zero_and_gaps() -> None:
     w = trajectories(12, 4, seed=1)
-    ds = make_run(w, 100 + np.arange(12) * 5, 5, {"a": 4})
+    ds = synthetic_run(w, steps=100 + np.arange(12) * 5, every=5, params={"a": 4})
     np.testing.assert_allclose(decay_time(ds).values, decay_kernel(w)[0] * 5 / 155)
-    ds = make_run(w, np.r_[np.arange(6) * 5, 40 + np.arange(6) * 5], 5, {"a": 4})
+    ds = synthetic_run(w, steps=np.r_[np.arange(6) * 5, 40 + np.arange(6) * 5], every=5,
+                       params={"a": 4})
     with pytest.raises(AnalysisError, match="step every 5; got 25 then 40"):
         decay_time(ds)
 
 
 def test_too_few_grid_snapshots_and_bad_max_lag() -> None:
     w = trajectories(5, 3, seed=2)
-    ds = make_run(w, [0, 10, 20, 25, 27], EVERY, {"a": 3})  # 3 on the grid
+    ds = synthetic_run(w, steps=[0, 10, 20, 25, 27], every=EVERY, params={"a": 3})  # 3 on grid
     with pytest.raises(AnalysisError, match="at least 4 uniformly spaced snapshots"):
         decay_time(ds)
     ds, _ = _run()

@@ -9,7 +9,8 @@ import pytest
 
 
 @pytest.mark.parametrize("module", ["weightscope", "weightscope.store", "weightscope.analyze",
-                                    "weightscope.plot", "weightscope.schema"])
+                                    "weightscope.plot", "weightscope.schema",
+                                    "weightscope.testing", "weightscope_cli.follow"])
 def test_offline_modules_do_not_import_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -15,17 +15,11 @@ values (reading ``.censored`` afterwards would read the data again).
 
 Examples
 --------
->>> import numpy as np, xarray as xr
->>> from weightscope import schema
+>>> import numpy as np
+>>> from weightscope.testing import synthetic_run
 >>> t = np.arange(41)
 >>> w = np.stack([np.cos(2 * np.pi * t / 20), t / 40], axis=1).astype(np.float32)
->>> ds = xr.Dataset(
-...     {schema.W: ((schema.STEP, schema.WEIGHT), w), schema.NUMEL: ((schema.PARAM,), [2])},
-...     coords={schema.STEP: t * 10, schema.PARAM: ["fc.weight"],
-...             schema.PARAM_ID: ((schema.WEIGHT,), np.zeros(2, np.int32)),
-...             schema.INDEX: ((schema.WEIGHT,), np.arange(2))},
-...     attrs={schema.FORMAT_ATTR: 1, schema.EVERY: 10, schema.COMPLETE: True})
->>> dt = decay_time(ds)
+>>> dt = decay_time(synthetic_run(w, every=10))   # snapshots at steps 0, 10 .. 400
 >>> dt.values.round(3).tolist(), dt.censored.values.tolist()
 ([0.125, 0.95], [False, True])
 """
@@ -83,15 +77,10 @@ def decay_time(
     --------
     A weight oscillating with a period of 10 snapshots decorrelates after 3 of them:
 
-    >>> import numpy as np, xarray as xr
-    >>> from weightscope import schema
+    >>> import numpy as np
+    >>> from weightscope.testing import synthetic_run
     >>> w = np.cos(2 * np.pi * np.arange(33) / 10)[:, None].astype(np.float32)
-    >>> ds = xr.Dataset(
-    ...     {schema.W: ((schema.STEP, schema.WEIGHT), w), schema.NUMEL: ((schema.PARAM,), [1])},
-    ...     coords={schema.STEP: np.arange(33) * 5, schema.PARAM: ["fc.weight"],
-    ...             schema.PARAM_ID: ((schema.WEIGHT,), [0]),
-    ...             schema.INDEX: ((schema.WEIGHT,), [0])},
-    ...     attrs={schema.FORMAT_ATTR: 1, schema.EVERY: 5, schema.COMPLETE: True})
+    >>> ds = synthetic_run(w, every=5, params={"fc.weight": 1})
     >>> float(decay_time(ds, param="fc.weight")[0])  # 3 snapshots of 32: 15 steps of 160
     0.09375
     """
@@ -177,17 +166,8 @@ def decay_by_magnitude(
 
     Examples
     --------
-    >>> import numpy as np, xarray as xr
-    >>> from weightscope import schema
-    >>> rng = np.random.default_rng(0)
-    >>> w = np.cumsum(rng.normal(size=(30, 8)), axis=0).astype(np.float32)
-    >>> ds = xr.Dataset(
-    ...     {schema.W: ((schema.STEP, schema.WEIGHT), w),
-    ...      schema.NUMEL: ((schema.PARAM,), [8])},
-    ...     coords={schema.STEP: np.arange(30), schema.PARAM: ["fc.weight"],
-    ...             schema.PARAM_ID: ((schema.WEIGHT,), np.zeros(8, np.int32)),
-    ...             schema.INDEX: ((schema.WEIGHT,), np.arange(8))},
-    ...     attrs={schema.FORMAT_ATTR: 1, schema.EVERY: 1, schema.COMPLETE: True})
+    >>> from weightscope.testing import random_walks, synthetic_run
+    >>> ds = synthetic_run(random_walks(30, 8))   # 30 snapshots of 8 weights of "fc.weight"
     >>> decay_by_magnitude(ds, bins=2)["count"].values.tolist()
     [4, 4]
     """

@@ -6,18 +6,11 @@ threshold keeps a fraction ``keep`` of the weights by final magnitude (DESIGN.md
 
 Examples
 --------
->>> import numpy as np, xarray as xr
->>> from weightscope import schema
->>> w = np.array([[0.1, 0.9, 0.5, 0.2],
-...               [0.8, 0.1, 0.4, 0.3],
-...               [0.9, 0.2, 0.1, 0.3]], np.float32)
->>> ds = xr.Dataset(
-...     {schema.W: ((schema.STEP, schema.WEIGHT), w), schema.NUMEL: ((schema.PARAM,), [4])},
-...     coords={schema.STEP: [0, 10, 20], schema.PARAM: ["fc.weight"],
-...             schema.PARAM_ID: ((schema.WEIGHT,), np.zeros(4, np.int32)),
-...             schema.INDEX: ((schema.WEIGHT,), np.arange(4))},
-...     attrs={schema.FORMAT_ATTR: 1, schema.EVERY: 10, schema.COMPLETE: True})
->>> sets = active_sets(ds, keep=0.25)
+>>> from weightscope.testing import synthetic_run
+>>> w = [[0.1, 0.9, 0.5, 0.2],
+...      [0.8, 0.1, 0.4, 0.3],
+...      [0.9, 0.2, 0.1, 0.3]]
+>>> sets = active_sets(synthetic_run(w, every=10), keep=0.25)   # steps 0, 10, 20
 >>> sets.active.values.tolist(), sets.inactive.values.tolist()
 ([0.0, 0.0, 0.25], [0.5, 0.75, 0.75])
 """
