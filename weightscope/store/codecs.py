@@ -1,13 +1,12 @@
 """Compression of stored weights.
 
-Float32 weights in training are mostly mantissa noise: even with byte shuffling, a fast
-compressor saves only about a tenth of the bytes (``bench/codecs.py``), while its CPU time
-competes with training on small machines. The Recorder therefore stores weights uncompressed
+Float32 weights in training are mostly mantissa noise: a fast compressor saves few bytes
+while its CPU time competes with training. The Recorder therefore stores weights uncompressed
 by default; ``"lz4"`` (blosc lz4, byte shuffle, level 1) and ``"zstd"`` (blosc zstd level 1,
 bit shuffle: the best ratio) trade CPU for bytes. Masks always use lz4: booleans compress
 extremely well, and so do the integer coordinates ``param_id`` / ``index`` (runs of
-consecutive integers): blosc lz4 with byte shuffle writes the 22 MB of a 1.86 M-weight model's
-coordinates in ~20 ms as 0.1 MB (zarr's default zstd: ~40 ms, 2 MB).
+consecutive integers), faster and smaller with blosc lz4 and byte shuffle than with zarr's
+default zstd. Measurements: ``docs/performance.md`` (Store).
 
 Examples
 --------

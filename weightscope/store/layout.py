@@ -22,22 +22,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError
+from .._validate import check_int
 
 __all__ = ["Layout", "plan_chunks"]
 
 #: Target size of one chunk of ``w`` before compression.
 TARGET_CHUNK_BYTES = 8 * 2**20
 #: Most snapshots in one chunk. A flush or close writes its last chunk row padded to full
-#: height, so taller chunks cost small-snapshot runs more: at 256, closing a 300-step run of
-#: 26.6k sampled weights wrote 4 padded chunks (27 MB for 4.7 MB of data, ~60 ms); at 64, ~20 ms.
+#: height, so taller chunks cost small-snapshot runs more.
 MAX_CHUNK_STEPS = 64
-#: Widest chunk (in weights) when a chunk holds 4 or more snapshots (wider below). The writer
-#: creates one file per chunk, and creating a file costs 0.2-0.7 ms of kernel time on the
-#: team's VMs: the bench MLP's 16-step chunk rows stored as 1 MiB chunks (16384 wide) ran at
-#: ~51 % of a raw sequential write, as 2 MiB chunks (32768) at ~78 % (``bench/recorder.py``'s
-#: writer_throughput, alternated in one process). Runs longer than 512 snapshots are opened
-#: with dask chunks that split these (:data:`weightscope.store.reader.READ_BLOCK_BYTES`).
+#: Widest chunk (in weights) when a chunk holds 4 or more snapshots (wider below): narrow
+#: enough for the analyzers' whole-time columns, wide enough that creating one file per chunk
+#: does not dominate the writer's time. Long runs are opened with dask chunks that split
+#: these (:data:`weightscope.store.reader.READ_BLOCK_BYTES`).
 NARROW_CHUNK_WEIGHTS = 32768
 
 
@@ -153,8 +150,7 @@ def plan_chunks(n_weights: int, buffer_bytes: int, itemsize: int = 4) -> tuple[i
     tuple of int
         ``(steps_per_chunk, weights_per_chunk)``.
     """
-    if n_weights < 1:
-        raise ConfigError(f"a run must record at least one weight; got {n_weights}.")
+    n_weights = check_int(n_weights, "a run must record at least one weight")
     row = n_weights * itemsize
     fit = int(np.clip(buffer_bytes // (2 * row), 1, MAX_CHUNK_STEPS))
     steps = 1 << (fit.bit_length() - 1)  # round down to a power of two
