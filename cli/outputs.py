@@ -69,10 +69,17 @@ def print_summary(s: dict[str, Any], paths: list[Path]) -> None:
     rho = dec["spearman_median_vs_magnitude"]
     table.add_row("right", f"Spearman(median Δ, final |w|) over {dec['bins']} bins of "
                   f"{dec['param']}", "n/a" if rho is None else f"{rho:+.2f}")
+    if dec.get("censored_fraction"):
+        frac = dec["censored_fraction"]
+        table.add_row("right", f"censored (Δ ≥ cap {dec['cap']:.2g}): weights per bin, medians",
+                      f"{min(frac):.0%}-{max(frac):.0%}, {sum(dec['censored_median'])} of "
+                      f"{dec['bins']}")
     excluded = sets["excluded_nan"]
     if excluded:
         table.add_row("all", "weights excluded (NaN/Inf)", str(excluded))
     console = Console()
     console.print(table)
+    if dec.get("note"):
+        console.print(f"note: {dec['note']}")
     for p in paths:
         console.print(f"wrote {p}")

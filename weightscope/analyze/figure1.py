@@ -39,6 +39,7 @@ from scipy import stats
 
 from .. import schema
 from ..errors import AnalysisError, IncompleteRunWarning
+from ..schema import MIN_SNAPSHOTS  # re-exported: the rule is the schema's
 from ._common import every, largest_param, param_weights, validate_bins, validate_keep
 from .decay import decay_by_magnitude
 from .distance import distance_vs_weights, participating_weights, search_distance
@@ -47,8 +48,6 @@ from .sets import active_sets
 __all__ = ["MIN_SNAPSHOTS", "Figure1Data", "censored_bins", "decay_cap", "figure1_data",
            "summary"]
 
-#: Fewest snapshots a run needs for Figure 1 (the decay time needs windows of >= 3 points).
-MIN_SNAPSHOTS = 4
 #: Fewest snapshots of a run drawn without its decay panel (``require_decay=False``).
 MIN_SNAPSHOTS_PARTIAL = 2
 
