@@ -33,6 +33,7 @@ __all__ = [
     "errors",
     "open_run",
     "plot",
+    "RecorderConfig",
     "schema",
     "store",
     "WeightscopeError",
@@ -46,7 +47,8 @@ __all__ = [
 
 _LAZY_MODULES = {"analyze", "plot", "store", "kernels", "sparse", "integrations", "experiments",
                  "record"}
-_LAZY_NAMES = {"Recorder": "weightscope.record", "open_run": "weightscope.store"}
+_LAZY_NAMES = {"Recorder": "weightscope.record", "open_run": "weightscope.store",
+               "RecorderConfig": "weightscope.config"}
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import analyze, experiments, integrations, kernels, plot, sparse, store

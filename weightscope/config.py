@@ -96,9 +96,12 @@ class RecorderConfig:
             "buffer_mb": check_real(self.buffer_mb, "buffer_mb must be > 0", low=0.0,
                                     low_open=True, fix="Pass e.g. 256."),
             "overwrite": bool(self.overwrite),
+            "resume": self.resume if isinstance(self.resume, bool) else check_int(
+                self.resume, "resume must be True, False or a step (an int >= 0)", minimum=0,
+                fix="Pass resume=True to continue from the run's last snapshot."),
         }
         weight_compressors(self.compression)  # the store owns the codec names
-        if normalized["overwrite"] and self.resume is not False:
+        if normalized["overwrite"] and normalized["resume"] is not False:
             raise ConfigError("overwrite=True and resume= exclude each other: overwrite "
                               "replaces the run, resume continues it. Pass only one.")
         for name, value in normalized.items():

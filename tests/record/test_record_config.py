@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -22,7 +24,8 @@ samples = st.one_of(st.none(), st.integers(1, 2**40),
 configs = st.builds(
     RecorderConfig, every=st.integers(1, 2**40), sample=samples, track_distance=st.booleans(),
     flush_seconds=st.floats(1e-3, 1e6), buffer_mb=st.floats(1e-3, 1e6),
-    compression=st.sampled_from(["none", "lz4", "zstd"]))
+    compression=st.sampled_from(["none", "lz4", "zstd"]),
+    resume=st.one_of(st.booleans(), st.integers(0, 2**40)))
 #: what the run stores; the other settings are the Recorder's own
 STORED = {"every", "sample"}
 
@@ -53,9 +56,10 @@ def test_a_run_stores_exactly_to_dict(tmp_path, sample):
 
 def test_values_are_normalized():
     config = RecorderConfig(every=np.int64(4), sample=np.float32(0.5), flush_seconds=2,
-                            buffer_mb=np.int32(8), track_distance=0)
+                            buffer_mb=np.int32(8), track_distance=0, resume=np.int64(3))
     assert (type(config.every), type(config.sample), type(config.flush_seconds)) == (
         int, float, float)
+    assert type(config.resume) is int and RecorderConfig(resume=True).resume is True
     assert config.buffer_bytes == 8 * 2**20 and config.track_distance is False
     with pytest.raises(AttributeError):
         config.every = 2  # type: ignore[misc]
@@ -74,6 +78,8 @@ def test_values_are_normalized():
     ({"buffer_mb": -1}, r"buffer_mb must be > 0; got -1\. Pass e\.g\. 256\."),
     ({"compression": "gzip"}, r"compression must be one of \('none', 'lz4', 'zstd'\)"),
     ({"overwrite": True, "resume": 3}, "exclude each other"),
+    ({"resume": -1}, r"resume must be True, False or a step \(an int >= 0\); got -1"),
+    ({"resume": "last"}, r"resume must be True, False or a step.*got 'last'"),
 ])
 def test_each_rule_is_checked_at_construction(kwargs, match):
     with pytest.raises(ConfigError, match=match):
@@ -90,3 +96,9 @@ def test_stored_attrs_are_checked_with_the_callers_error():
         every(ds)
     with pytest.raises(SchemaError, match=r"the run's attributes break a rule: sample as a float"):
         RecorderConfig.from_dict({schema.EVERY: 2, schema.SAMPLE: 2.5}, error=SchemaError)
+
+
+def test_config_module_does_not_import_torch():
+    code = "import sys, weightscope.config; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -110,26 +110,28 @@ class Recorder:
             compression=compression)
         self.path, self.rank = path, resolve_rank(rank)
         self._selected = select_params(model, params)  # same errors on every rank
-        self._step, self._closed, self._hook = 0, False, None
+        self._closed, self._hook = False, None
+        self._step = 0 if isinstance(self.config.resume, bool) else self.config.resume
         sharded = is_sharded(self._selected)  # FSDP2: every rank gathers, rank 0 writes
         self._inert = not self.active and not sharded
         if self._inert:  # no store, no thread, no copies
-            if resume is not True and resume is not False:
-                self._step = int(resume)
             return
         self.layout = layout_of(self._selected, self.config.sample)
-        self._capture: SnapshotSource = (ShardedCapture if sharded else Capture)(
-            self._selected, self.layout)
+        capture_cls, distance_cls = ((ShardedCapture, ShardedDistance) if sharded
+                                     else (Capture, DistanceTracker))
+        self._capture: SnapshotSource = capture_cls(self._selected, self.layout)
         opener = functools.partial(open_writer, path, self.layout, self.config,
                                    run_attrs(self.config, model), self._capture, storage_options)
         writer, point, nonfinite = (
             open_in_lockstep(self.active, self._capture, self.layout.n_weights, opener)
             if sharded else opener())
         self._distance: DistanceMeter | None = (
-            (ShardedDistance if sharded else DistanceTracker)(self._selected)
-            if self.config.track_distance else None)
+            distance_cls(self._selected) if self.config.track_distance else None)
         self._pipeline = self._new_pipeline(writer, point, nonfinite)
-        self._start_iterations(point.step)
+        self._step = self._last_snapshot = point.step
+        self._iters = IterationBuffer(self._capture.device, len(self.layout.names),
+                                      self.config.track_distance,
+                                      interval=self.config.flush_seconds / 2)
         if point.row < 0:  # a new run, or one that crashed before its first snapshot was stored
             self._snapshot()
         _OPEN.add(self)
@@ -280,13 +282,6 @@ class Recorder:
             writer, self._capture.sizes, has_mask=self._capture.has_mask,
             pin=self._capture.device.type == "cuda", flush_seconds=self.config.flush_seconds,
             row0=point.row + 1, iteration0=point.step, nonfinite0=nonfinite)
-
-    def _start_iterations(self, step: int) -> None:
-        """Start counting optimizer steps at ``step`` (where the run starts or resumes)."""
-        self._step, self._last_snapshot = step, step
-        self._iters = IterationBuffer(self._capture.device, len(self.layout.names),
-                                      self.config.track_distance,
-                                      interval=self.config.flush_seconds / 2)
 
     def _snapshot(self, sources: Any = None) -> None:
         w_row, mask_row = self._pipeline.next_row()
