@@ -23,9 +23,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import errors, schema
+from ._version import __version__ as __version__
 from .errors import WeightscopeError
-
-__version__ = "0.1.0"
 
 __all__ = [
     # offline side (torch-free)

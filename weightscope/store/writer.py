@@ -343,7 +343,7 @@ def _initial_attrs(layout: Layout, attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _versions() -> dict[str, str]:
-    from .. import __version__
+    from .._version import __version__
 
     return {"weightscope": __version__, "python": platform.python_version(),
             "numpy": np.__version__, "zarr": zarr.__version__}
