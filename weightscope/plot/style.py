@@ -10,8 +10,8 @@ Examples
 --------
 >>> PALETTE["active"]
 '#0072B2'
->>> ellipsize("bert.encoder.layer.0.intermediate.dense.weight", 24)
-'bert.enco…e.dense.weight'
+>>> ellipsize("bert.encoder.layer.0.intermediate.dense.weight", 32)
+'bert…intermediate.dense.weight'
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ FIGURE1_SIZE = (7.0, 2.4)
 #: Dots per inch of every figure made here (Figure 1: 1400 x 480 pixels).
 DPI = 200
 _TEXT = TextToPath()
-_GAP_PT = 6.0  # points kept free between the titles of neighbouring panels
+_GAP_PT = 8.0  # points kept free between neighbouring titles and at the figure's edges
 
 _RC = {
     "font.size": 8,
@@ -80,12 +80,24 @@ def new_axes(ax: Axes | None) -> Axes:
 
 
 def ellipsize(text: str, max_chars: int) -> str:
-    """``text``, or its head and tail joined by "…" in ``max_chars`` characters (>= 3).
+    """``text``, or its head and tail joined by "…" in at most ``max_chars`` characters (>= 3).
 
-    The tail keeps more than the head: the end of a parameter name is its most specific part.
+    A dotted name keeps its first component and as many whole last components as fit
+    (``bert…intermediate.dense.weight``), unless that keeps less than 3/5 of the room; then
+    the cut falls between characters, the tail keeping more than the head (the end of a
+    parameter name is its most specific part).
     """
     if len(text) <= max_chars:
         return text
+    parts = text.split(".")
+    for k in range(len(parts) - 2, 0, -1):
+        if parts[-k].isdigit():  # "layer.0.x" keeps "layer" with its index, or neither
+            continue
+        short = f"{parts[0]}…{'.'.join(parts[-k:])}"
+        if len(short) <= max_chars:
+            if len(short) * 5 >= max_chars * 3:
+                return short
+            break
     keep = max(max_chars, 3) - 1
     head = keep * 2 // 5
     return f"{text[:head]}…{text[len(text) - (keep - head):]}"
@@ -94,31 +106,42 @@ def ellipsize(text: str, max_chars: int) -> str:
 def fit_titles(fig: Figure, axes: Sequence[Axes] | None = None) -> Figure:
     """Shorten each line of the titles of ``axes`` (default: all) to fit their cells.
 
-    A title is centred on its axes; its cell reaches halfway to the neighbouring axes of the
-    same row (or to the figure's edge), so titles of adjacent panels never touch. Lines too
-    wide are cut in the middle (:func:`ellipsize`). Positions are those of the figure's
-    layout, run here (a title's width does not change a constrained layout).
+    A title's cell reaches halfway to the neighbouring axes of the same row (or to the
+    figure's edge), so titles of adjacent panels never touch. Lines too wide are cut in the
+    middle (:func:`ellipsize`); a title wider than its axes is moved off their centre as far
+    as it must to stay in its cell. Positions are those of the figure's layout, run here (a
+    title's width does not change a constrained layout).
     """
     axes = list(fig.axes if axes is None else axes)
     fig.draw_without_rendering()
     boxes = [ax.get_position() for ax in fig.axes]
+    points = fig.get_figwidth() * 72  # figure width in points
     for ax in axes:
         box = ax.get_position()
         row = [b for b in boxes if b.y0 < box.y1 and b.y1 > box.y0 and b is not box]
-        left = max([(b.x1 + box.x0) / 2 for b in row if b.x1 <= box.x0], default=0.0)
-        right = min([(box.x1 + b.x0) / 2 for b in row if b.x0 >= box.x1], default=1.0)
-        center = (box.x0 + box.x1) / 2
-        width = 2 * min(center - left, right - center) * fig.get_figwidth() * 72 - _GAP_PT
+        edge = _GAP_PT / 2 / points  # a full gap at the figure's edges
+        left = max([(b.x1 + box.x0) / 2 for b in row if b.x1 <= box.x0], default=edge)
+        right = min([(box.x1 + b.x0) / 2 for b in row if b.x0 >= box.x1], default=1 - edge)
+        left, right = left + _GAP_PT / 2 / points, right - _GAP_PT / 2 / points
         prop = ax.title.get_fontproperties()
-        ax.title.set_text("\n".join(_fit_line(line, width, prop)
-                                    for line in ax.title.get_text().split("\n")))
+        lines = [_fit_line(line, (right - left) * points, prop)
+                 for line in ax.title.get_text().split("\n")]
+        ax.title.set_text("\n".join(lines))
+        half = max(_width(line, prop) for line in lines) / points / 2
+        center = min(max((box.x0 + box.x1) / 2, left + half), right - half)
+        ax.title.set_x((center - box.x0) / box.width)
     return fig
+
+
+def _width(text: str, prop: FontProperties) -> float:
+    """Width in points of ``text`` rendered in ``prop``."""
+    return _TEXT.get_text_width_height_descent(text, prop, ismath=False)[0]
 
 
 def _fit_line(line: str, width: float, prop: FontProperties) -> str:
     """``line`` ellipsized to the most characters whose rendered width is <= ``width`` points."""
     def fits(text: str) -> bool:
-        return _TEXT.get_text_width_height_descent(text, prop, ismath=False)[0] <= width
+        return _width(text, prop) <= width
 
     if fits(line):
         return line
