@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from weightscope._validate import check_int, check_real
+from weightscope._validate import check_int, check_real, is_int, is_real
 from weightscope.errors import ConfigError
 
 from .state import LayerState
@@ -43,6 +43,13 @@ def _check_float(name: str, value: object, lo: float, hi: float, hi_open: bool) 
     bracket = ")" if hi_open else "]"
     return check_real(value, f"{name} must be a number in [{lo}, {hi}{bracket}", low=lo,
                       high=hi, high_open=hi_open, fix=f"Pass e.g. {name}={lo}.")
+
+
+def _plain(value: object) -> object:
+    """A numpy (or other) number the checks accepted as the plain int / float JSON takes."""
+    if is_int(value):
+        return int(value)  # type: ignore[call-overload]
+    return float(value) if is_real(value) else value  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -121,7 +128,7 @@ class Method:
 
     def params(self) -> dict[str, Any]:
         """JSON-serializable parameters of the method, stored in ``Sparsifier.config``."""
-        return dataclasses.asdict(self)
+        return {key: _plain(value) for key, value in dataclasses.asdict(self).items()}
 
 
 @dataclass(frozen=True)
