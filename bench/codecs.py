@@ -6,8 +6,8 @@ from one thread (as the Recorder's writer thread does), printing the compression
 write throughput and the ratio of that throughput to storing the raw bytes. Then it stores
 the same snapshots through :class:`weightscope.store.RunWriter` (the Recorder's path: its own
 chunk writer where it applies, zarr otherwise) at each of the store's compressions, in whole
-chunk rows and in half chunk rows continued in place (as flushes do), printing wall and CPU
-time (all threads) per MB.
+chunk rows and in half chunk rows continued (as flushes do), without and with the crc32c
+checksum every array of a run carries, printing wall and CPU time (all threads) per MB.
 
 Run:  python bench/codecs.py
 """
@@ -27,7 +27,8 @@ from torch import nn
 from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
 
 from weightscope.store import Layout, RunWriter
-from weightscope.store.codecs import COMPRESSIONS
+from weightscope.store import writer as writer_module
+from weightscope.store.codecs import COMPRESSIONS, with_checksum
 
 CANDIDATES = {
     "none": (),
@@ -71,12 +72,18 @@ def store(data: np.ndarray, codecs: tuple, root: Path) -> tuple[float, int]:
     return elapsed, size
 
 
-def store_run(data: np.ndarray, compression: str, split: int, root: Path) -> tuple[float, float]:
-    """Wall and CPU seconds of a RunWriter storing ``data`` in chunk rows cut in ``split``."""
+def store_run(data: np.ndarray, compression: str, split: int, root: Path,
+              checksum: bool = True) -> tuple[float, float]:
+    """Wall and CPU seconds of a RunWriter storing ``data`` in chunk rows cut in ``split``
+    (``checksum=False``: the arrays made without the crc32c codec, as before it)."""
     path = root / "r.zarr"
     shutil.rmtree(path, ignore_errors=True)
     layout = Layout.build(["w"], [(data.shape[1],)], [None])
-    wr = RunWriter.create(path, layout, attrs={"every": 1}, compression=compression)
+    writer_module.with_checksum = with_checksum if checksum else (lambda c=(): tuple(c or ()))
+    try:
+        wr = RunWriter.create(path, layout, attrs={"every": 1}, compression=compression)
+    finally:
+        writer_module.with_checksum = with_checksum
     c = wr.chunk_steps
     step = max(1, c // split)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -91,12 +98,14 @@ def writer_section(data: np.ndarray, root: Path, reps: int = 5) -> None:
     mb = data.nbytes / 2**20
     print("RunWriter (median of", reps, "runs):")
     for compression in COMPRESSIONS:
-        for split, how in ((1, "whole chunk rows"), (2, "half rows, in place")):
-            runs = [store_run(data, compression, split, root) for _ in range(reps)]
-            wall = statistics.median(r[0] for r in runs)
-            cpu = statistics.median(r[1] for r in runs)
-            print(f"  {compression:5s} {how:20s} {1e3 * wall / mb:6.2f} ms/MB wall  "
-                  f"{1e3 * cpu / mb:6.2f} ms/MB CPU")
+        for split, how in ((1, "whole chunk rows"), (2, "half rows, continued")):
+            for checksum in (False, True):
+                runs = [store_run(data, compression, split, root, checksum)
+                        for _ in range(reps)]
+                wall = statistics.median(r[0] for r in runs)
+                cpu = statistics.median(r[1] for r in runs)
+                print(f"  {compression:5s} {how:20s} {'crc32c' if checksum else 'no crc':6s} "
+                      f"{1e3 * wall / mb:6.2f} ms/MB wall  {1e3 * cpu / mb:6.2f} ms/MB CPU")
 
 
 def main() -> None:

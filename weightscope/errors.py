@@ -21,11 +21,13 @@ from __future__ import annotations
 __all__ = [
     "AnalysisError",
     "ConfigError",
+    "CorruptRunError",
     "IncompleteRunWarning",
     "MissingExtraError",
     "NotARunError",
     "ResumeError",
     "RunExistsError",
+    "RunLockedError",
     "RunNotFoundError",
     "SchemaError",
     "SchedulerUnreachableError",
@@ -61,6 +63,16 @@ class SchemaError(WeightscopeError, ValueError):
 
 class RunExistsError(WeightscopeError, FileExistsError):
     """A run already exists at the path and neither ``overwrite`` nor ``resume`` was given."""
+
+
+class CorruptRunError(SchemaError):
+    """A run's stored data is damaged: a checksum fails, a chunk is missing or cannot be
+    decoded, or its metadata breaks a rule of the format (the message names the array and
+    chunk, or the rule and the value)."""
+
+
+class RunLockedError(WeightscopeError, RuntimeError):
+    """Another live writer holds the run (one writer per run); the message names the holder."""
 
 
 class ConfigError(WeightscopeError, ValueError):

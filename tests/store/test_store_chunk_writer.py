@@ -12,7 +12,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from weightscope.store.chunk_writer import ChunkWriter, ZarrRows
-from weightscope.store.direct import DirectRows
+from weightscope.store.codecs import with_checksum
+from weightscope.store.direct import DirectRows, aligned_bytes
 
 
 def _direct(unbuffered: bool) -> Callable[[zarr.Array], ChunkWriter]:
@@ -32,10 +33,11 @@ IMPLEMENTATIONS: dict[str, Callable[[zarr.Array], ChunkWriter]] = {
 
 
 def _array(root: Path, name: str, shape: tuple[int, ...], chunks: tuple[int, ...],
-           dtype: str) -> zarr.Array:
+           dtype: str, checksum: bool = False) -> zarr.Array:
     fill = -1 if dtype == "int64" else np.nan
     return zarr.open_group(root / f"{name}.zarr", mode="w").create_array(
-        "a", shape=shape, chunks=chunks, dtype=dtype, fill_value=fill, compressors=None,
+        "a", shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
+        compressors=with_checksum() if checksum else None,
         config={"write_empty_chunks": True})  # the writer's setting for w and mask
 
 
@@ -49,16 +51,21 @@ def _files(root: Path) -> dict[str, bytes]:
 @given(two_d=st.booleans(), steps=st.sampled_from([1, 2, 4, 16]), n=st.integers(1, 130),
        across=st.integers(1, 5), pad=st.integers(0, 3), start=st.integers(0, 2),
        batches=st.lists(st.integers(1, 40), min_size=1, max_size=6),
-       dtype=st.sampled_from(["float32", "float64", "int64"]), seed=st.integers(0, 1000))
+       dtype=st.sampled_from(["float32", "float64", "int64"]), seed=st.integers(0, 1000),
+       checksum=st.booleans())
 # new chunk rows, rows continuing one, rows crossing a chunk row's end, a final partial row
 @example(two_d=True, steps=4, n=50, across=3, pad=1, start=0, batches=[4, 2, 2, 3, 2],
-         dtype="float32", seed=0)
+         dtype="float32", seed=0, checksum=True)
+@example(two_d=True, steps=4, n=50, across=3, pad=1, start=0, batches=[4, 2, 2, 3, 2],
+         dtype="float32", seed=0, checksum=False)
 @example(two_d=False, steps=4, n=1, across=1, pad=0, start=1, batches=[4, 2, 2, 3, 2],
-         dtype="int64", seed=0)
+         dtype="int64", seed=0, checksum=True)
+@example(two_d=True, steps=16, n=1024, across=1, pad=0, start=0, batches=[16, 3, 5],
+         dtype="float32", seed=0, checksum=True)  # whole pages: O_DIRECT without a copy
 def test_writes_leave_the_chunk_files_zarr_writes(
         tmp_path_factory: pytest.TempPathFactory, implementation: str, two_d: bool, steps: int,
         n: int, across: int, pad: int, start: int, batches: list[int], dtype: str,
-        seed: int) -> None:
+        seed: int, checksum: bool) -> None:
     root = tmp_path_factory.mktemp("contract")
     total, row = sum(batches), start * steps
     width = min(n, -(-n // across) + pad)  # `across` chunks or fewer, the last one padded
@@ -66,8 +73,12 @@ def test_writes_leave_the_chunk_files_zarr_writes(
         (row + total + steps,), (steps,))
     rng = np.random.default_rng(seed)
     values = (rng.standard_normal((total, *shape[1:])) * 9).astype(dtype)
+    aligned = aligned_bytes(values.nbytes).view(dtype).reshape(values.shape)
+    aligned[...] = values  # the Recorder's slot memory: whole pages go out without a copy
+    values = aligned
     values.flat[0] = -0.0 if dtype != "int64" else values.flat[0]
-    ours, theirs = (_array(root, name, shape, chunks, dtype) for name in ("ours", "theirs"))
+    ours, theirs = (_array(root, name, shape, chunks, dtype, checksum)
+                    for name in ("ours", "theirs"))
     writer = IMPLEMENTATIONS[implementation](ours)
     for size in batches:
         part = values[row - start * steps:][:size]

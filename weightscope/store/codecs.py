@@ -6,7 +6,9 @@ by default; ``"lz4"`` (blosc lz4, byte shuffle, level 1) and ``"zstd"`` (blosc z
 bit shuffle: the best ratio) trade CPU for bytes. Masks always use lz4: booleans compress
 extremely well, and so do the integer coordinates ``param_id`` / ``index`` (runs of
 consecutive integers), faster and smaller with blosc lz4 and byte shuffle than with zarr's
-default zstd. Measurements: ``docs/performance.md`` (Store).
+default zstd. Every array of a run ends its codecs with zarr's ``crc32c`` checksum
+(:func:`with_checksum`), after compression, so a damaged chunk is refused before it is
+decompressed. Measurements: ``docs/performance.md`` (Store).
 
 Examples
 --------
@@ -18,7 +20,9 @@ Examples
 
 from __future__ import annotations
 
-from zarr.codecs import BloscCodec, BloscShuffle
+from typing import Any
+
+from zarr.codecs import BloscCodec, BloscShuffle, Crc32cCodec
 
 from ..errors import ConfigError
 
@@ -28,6 +32,7 @@ __all__ = [
     "coordinate_compressors",
     "mask_compressors",
     "weight_compressors",
+    "with_checksum",
 ]
 
 COMPRESSIONS = ("none", "lz4", "zstd")
@@ -55,3 +60,12 @@ def mask_compressors() -> tuple[BloscCodec, ...]:
 def coordinate_compressors(typesize: int) -> tuple[BloscCodec, ...]:
     """The codecs of the integer ``param_id`` / ``index`` coordinates (``typesize`` bytes)."""
     return (BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.shuffle, typesize=typesize),)
+
+
+def with_checksum(codecs: tuple[Any, ...] | None = ()) -> tuple[Any, ...]:
+    """``codecs`` followed by zarr's ``crc32c`` checksum (what every array of a run uses).
+
+    >>> [type(c).__name__ for c in with_checksum(mask_compressors())]
+    ['BloscCodec', 'Crc32cCodec']
+    """
+    return (*(codecs or ()), Crc32cCodec())

@@ -14,6 +14,10 @@ without zarr's codec pipeline and event loop, and leaves the bytes zarr would:
 - rows that continue a chunk row whose files exist: written in place (``os.pwritev`` at their
   offset) instead of zarr's read, merge and rewrite of the whole chunk row; they lie past the
   run's committed length until the writer commits them, so a crash tears only uncommitted rows;
+  with a ``crc32c`` checksum (every array of a new run) the whole chunk's checksum changes, so
+  each chunk is rewritten instead: its stored rows read back, the new rows and the fill rows
+  after them, the checksum, to a temporary file renamed over the chunk (a crash leaves the old
+  chunk or the new one, each with a valid checksum);
 - other rows (crossing a chunk row's end): through zarr (:class:`ZarrRows`).
 
 :func:`update_local_attrs` likewise writes a local group's ``zarr.json`` for the commits.
@@ -45,11 +49,17 @@ from typing import Any
 
 import numpy as np
 import zarr
-from zarr.codecs import BytesCodec
+from zarr.codecs import BytesCodec, Crc32cCodec
 from zarr.core.buffer import default_buffer_prototype
 from zarr.storage import LocalStore
 
 from .._pools import thread_pool
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no O_DIRECT either
+    fcntl = None  # type: ignore[assignment]
+from . import files
 from .chunk_writer import ZarrRows
 
 __all__ = ["ALIGN", "DirectRows", "aligned_bytes", "update_local_attrs"]
@@ -96,14 +106,16 @@ class DirectRows:
         fill = np.asarray(array.metadata.fill_value, dtype=array.dtype)
         self._fill_row = np.full(self.chunks[1], fill, dtype=array.dtype)
         self._zarr = ZarrRows(array)
+        #: Whether chunks end with zarr's crc32c checksum of their bytes.
+        self.checksum = isinstance(array.metadata.codecs[-1], Crc32cCodec)
         #: Write new chunk files around the page cache (O_DIRECT); turned off for good when
         #: the file system refuses it.
         self.unbuffered = bool(_O_DIRECT)
 
     @classmethod
     def for_array(cls, array: zarr.Array) -> DirectRows | None:
-        """A writer for ``array`` if it is 1-D or 2-D, uncompressed, little-endian and local
-        on a POSIX system; else None."""
+        """A writer for ``array`` if it is 1-D or 2-D, uncompressed (a crc32c checksum
+        allowed), little-endian and local on a POSIX system; else None."""
         root = _plain_local_root(array) if _HAS_WRITEV else None
         return None if root is None else cls(array, root)
 
@@ -145,6 +157,8 @@ class DirectRows:
             folder.mkdir(parents=True, exist_ok=True)
             for j, parts in enumerate(self._pieces(block)):
                 parts += [self._fill_row] * (steps - len(block))
+                if self.checksum:
+                    parts.append(files.crc32c_trailer(parts))
                 jobs.append((self._put, self.root / self._key(row // steps + i, j), parts))
         _run(jobs)
 
@@ -153,8 +167,26 @@ class DirectRows:
         steps, width = self.chunks
         values = self._rows(values)
         offset = (row % steps) * width * values.itemsize
+        if self.checksum:
+            after = [self._fill_row] * (steps - row % steps - len(values))
+            _run([(self._rewrite, self.root / self._key(row // steps, j), parts + after, offset)
+                  for j, parts in enumerate(self._pieces(values))])
+            return
         _run([(_put_into, self.root / self._key(row // steps, j), parts, offset)
               for j, parts in enumerate(self._pieces(values))])
+
+    def _rewrite(self, path: Path, parts: list[np.ndarray], offset: int) -> None:
+        """Replace the checksummed chunk ``path`` by its first ``offset`` bytes, ``parts``
+        and a new checksum."""
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            head = np.frombuffer(os.pread(fd, offset, 0), dtype=np.uint8)
+        finally:
+            os.close(fd)
+        if len(head) != offset:
+            raise OSError(errno.EIO, f"chunk file {path} is shorter than its stored rows")
+        parts = [head, *parts]
+        self._put(path, [*parts, files.crc32c_trailer(parts)])
 
     @property
     def _width(self) -> int:
@@ -180,7 +212,7 @@ class DirectRows:
 
     def _put(self, path: Path, parts: list[np.ndarray]) -> None:
         """Write ``parts`` to a temporary file next to ``path``, then rename it over ``path``."""
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        tmp = files.partial_name(path)
         try:
             if self.unbuffered:
                 try:
@@ -199,7 +231,7 @@ class DirectRows:
 
 def _write_buffered(path: Path, parts: list[np.ndarray]) -> None:
     """Write ``parts`` to a new file ``path`` with ``writev`` (through the page cache)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    fd = files.open_new(path)
     try:
         _write_parts(fd, parts)
     finally:
@@ -225,22 +257,30 @@ def _write_parts(fd: int, parts: list[np.ndarray], offset: int | None = None) ->
 def _write_unbuffered(path: Path, parts: list[np.ndarray]) -> None:
     """Write ``parts`` to a new file ``path`` with ``O_DIRECT`` (raises EINVAL where refused).
 
-    One part of page-aligned memory in whole blocks (a chunk of the Recorder's slot rows) is
-    written as it is; other parts are gathered into this thread's page-aligned staging buffer
-    and written in whole :data:`ALIGN` blocks, and the file is then cut to its exact size.
+    One part of page-aligned memory in whole blocks (a chunk of the Recorder's slot rows),
+    maybe followed by a short tail (a checksum), is written as it is, the tail through the
+    page cache; other parts are gathered into this thread's page-aligned staging buffer and
+    written in whole :data:`ALIGN` blocks, and the file is then cut to its exact size.
     """
     nbytes = sum(p.nbytes for p in parts)
-    size = -(-nbytes // ALIGN) * ALIGN
     data = parts[0].reshape(-1).view(np.uint8)
-    if not (len(parts) == 1 and data.ctypes.data % ALIGN == 0 and nbytes == size):
+    tail = parts[1] if len(parts) == 2 and parts[1].nbytes < ALIGN else None
+    if (len(parts) == 1 or tail is not None) and data.ctypes.data % ALIGN == 0 == (
+            data.nbytes % ALIGN):
+        size = data.nbytes
+    else:
+        size, tail = -(-nbytes // ALIGN) * ALIGN, None
         data = _staging(size)
         np.concatenate([p.reshape(-1).view(np.uint8) for p in parts], out=data[:nbytes])
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_DIRECT, 0o666)
+    fd = files.open_new(path, _O_DIRECT)
     try:
         view, done = memoryview(data)[:size], 0
         while done < size:  # a short write leaves an unaligned rest: EINVAL, page cache
             done += os.write(fd, view[done:])
-        if size != nbytes:
+        if tail is not None:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_DIRECT)
+            _write_parts(fd, [tail.reshape(-1).view(np.uint8)], size)
+        elif size != nbytes:
             os.ftruncate(fd, nbytes)
     finally:
         os.close(fd)
@@ -266,14 +306,7 @@ def update_local_attrs(group: zarr.Group, attrs: dict[str, Any]) -> bool:
     if not isinstance(store, LocalStore) or group.metadata.zarr_format != 3:
         return False
     data = _update_metadata(group, attrs)
-    path = Path(store.root) / group.store_path.path / ZARR_JSON
-    tmp = path.with_name(f"{ZARR_JSON}.{os.getpid()}.partial")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    files.replace_bytes(Path(store.root) / group.store_path.path / ZARR_JSON, data)
     return True
 
 
@@ -299,7 +332,9 @@ def _plain_local_root(array: zarr.Array) -> Path | None:
     chunk's values in C order, which :class:`DirectRows` writes itself.
     """
     store = array.store_path.store
-    codecs = array.metadata.codecs if array.metadata.zarr_format == 3 else ()
+    codecs = list(array.metadata.codecs) if array.metadata.zarr_format == 3 else []
+    if codecs and isinstance(codecs[-1], Crc32cCodec):
+        codecs.pop()  # the checksum DirectRows appends itself
     plain = (len(codecs) == 1 and isinstance(codecs[0], BytesCodec)
              and (codecs[0].endian is None or codecs[0].endian.value == sys.byteorder))
     if not (isinstance(store, LocalStore) and plain and array.ndim in (1, 2)
@@ -310,7 +345,7 @@ def _plain_local_root(array: zarr.Array) -> Path | None:
 
 def _put_into(path: Path, parts: list[np.ndarray], offset: int) -> None:
     """Write ``parts`` into the existing file ``path`` from byte ``offset`` on."""
-    fd = os.open(path, os.O_WRONLY)
+    fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
     try:
         _write_parts(fd, parts, offset)
     finally:

@@ -39,6 +39,7 @@ from .codecs import (
     coordinate_compressors,
     mask_compressors,
     weight_compressors,
+    with_checksum,
 )
 from .direct import DirectRows, update_local_attrs
 from .layout import Layout, plan_chunks
@@ -269,26 +270,27 @@ def _create_weight_arrays(group: zarr.Group, layout: Layout, chunks: tuple[int, 
     steps, weights = chunks
     arrays = {schema.W: group.create_array(
         schema.W, shape=(cap, n), chunks=chunks, dtype="float32", fill_value=np.nan,
-        compressors=codecs or None, dimension_names=(schema.STEP, schema.WEIGHT))}
+        compressors=with_checksum(codecs), dimension_names=(schema.STEP, schema.WEIGHT))}
     if has_mask:
         arrays[schema.MASK] = group.create_array(
             schema.MASK, shape=(cap, n), chunks=chunks, dtype="bool", fill_value=False,
-            compressors=mask_compressors(), dimension_names=(schema.STEP, schema.WEIGHT))
+            compressors=with_checksum(mask_compressors()),
+            dimension_names=(schema.STEP, schema.WEIGHT))
     arrays[schema.STEP] = group.create_array(
         schema.STEP, shape=(cap,), chunks=(max(steps, 1024),), dtype="int64", fill_value=-1,
-        compressors=None, dimension_names=(schema.STEP,))
+        compressors=with_checksum(), dimension_names=(schema.STEP,))
     p = len(layout.names)
     names = group.create_array(schema.PARAM, shape=(p,), chunks=(max(p, 1),), dtype=str,
-                               dimension_names=(schema.PARAM,))
+                               compressors=with_checksum(), dimension_names=(schema.PARAM,))
     names[:] = np.array(layout.names, dtype=object)
     numel = group.create_array(schema.NUMEL, data=layout.numel, chunks=(max(p, 1),),
-                               dimension_names=(schema.PARAM,))
+                               compressors=with_checksum(), dimension_names=(schema.PARAM,))
     coord = min(n, max(weights, _COORD_CHUNK))
     pid = group.create_array(schema.PARAM_ID, shape=(n,), chunks=(coord,), dtype="int32",
-                             compressors=coordinate_compressors(4),
+                             compressors=with_checksum(coordinate_compressors(4)),
                              dimension_names=(schema.WEIGHT,))
     index = group.create_array(schema.INDEX, shape=(n,), chunks=(coord,), dtype="int64",
-                               compressors=coordinate_compressors(8),
+                               compressors=with_checksum(coordinate_compressors(8)),
                                dimension_names=(schema.WEIGHT,))
     for lo in range(0, n, coord):  # chunk by chunk: no full-size index in memory
         hi = min(lo + coord, n)
@@ -306,7 +308,7 @@ def _iteration_chunk(n_params: int) -> int:
 def _create_iteration_arrays(group: zarr.Group, n_params: int) -> zarr.Array:
     chunk = _iteration_chunk(n_params)
     return group.create_array(schema.ITERATION, shape=(chunk,), chunks=(chunk,), dtype="int64",
-                              fill_value=-1, compressors=None,
+                              fill_value=-1, compressors=with_checksum(),
                               dimension_names=(schema.ITERATION,))
 
 
@@ -315,10 +317,10 @@ def _create_iteration_var(group: zarr.Group, name: str, n_params: int) -> zarr.A
     chunk = _iteration_chunk(n_params)
     if name == schema.DISTANCE:
         return group.create_array(name, shape=(cap, n_params), chunks=(chunk, max(n_params, 1)),
-                                  dtype="float64", fill_value=np.nan, compressors=None,
+                                  dtype="float64", fill_value=np.nan, compressors=with_checksum(),
                                   dimension_names=(schema.ITERATION, schema.PARAM))
     return group.create_array(name, shape=(cap,), chunks=(chunk,), dtype="float64",
-                              fill_value=np.nan, compressors=None,
+                              fill_value=np.nan, compressors=with_checksum(),
                               dimension_names=(schema.ITERATION,))
 
 
