@@ -1,9 +1,10 @@
 """Sparse training: SEARCH (paper Algorithm 1) and the baselines it is compared against.
 
-``sparsify(model, density, structure, method)`` masks the Linear/Conv weights of a model in
-place (names and ``state_dict`` keys unchanged, plus a bool ``weight_mask`` buffer per layer)
-and returns a :class:`Sparsifier`; call ``sp.step()`` after every ``optimizer.step()`` or
-``sp.attach(optimizer)``.
+``sparsify(model, density, structure, method)`` masks the linear-like weights of a model
+(:mod:`weightscope.kinds`) in place (names and ``state_dict`` keys unchanged, plus a bool
+``weight_mask`` buffer per layer) and returns a :class:`Sparsifier`; call ``sp.step()`` after
+every ``optimizer.step()`` or ``sp.attach(optimizer)``. ``plan(model, ...)`` shows what it
+would mask and why each other layer stays dense (the paper's defaults: docs/models.md).
 
 Methods: :class:`Search` (rewire from ``|w|``, updates of non-participating weights, FIX /
 RESET / REGULARIZE), :class:`Static`, :class:`Lottery`, :class:`SET`, :class:`RigL`, and
@@ -49,7 +50,7 @@ from .ops import (
 from .reduce import count_sparsifiable, reduce_width
 from .selection import default_exclude, select_layers
 from .sparsifier import Sparsifier, get_sparsifier
-from .sparsify import ExcludedLayerWarning, sparsify
+from .sparsify import ExcludedLayerWarning, plan, sparsify
 from .ste import MaskedWeight, masked_weight
 from .structures import STRUCTURES, Structure, parse_structure
 
@@ -77,6 +78,7 @@ __all__ = [
     "is_sparse",
     "masked_weight",
     "parse_structure",
+    "plan",
     "reduce_width",
     "regularize_nonparticipating",
     "rewire_by_magnitude",

@@ -61,9 +61,9 @@ class Static(Method):
     ) -> torch.Tensor:
         w = module.weight.detach()
         if self.init == "magnitude":
-            return structure.mask(w)
+            return structure.layer_mask(w, module)
         scores = torch.rand(w.shape, generator=generator, dtype=torch.float32)
-        return structure.mask(scores.to(w.device))
+        return structure.layer_mask(scores.to(w.device), module)
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,7 +140,7 @@ class Lottery(Method):
     ) -> torch.Tensor:
         key = f"{name}.weight" if name else "weight"
         trained = self.trained[key].detach().to(module.weight.device)
-        return structure.mask(trained)
+        return structure.layer_mask(trained, module)
 
     def params(self) -> dict[str, Any]:
         return {"rewind": self.rewind is not None, "rewind_step": self.rewind_step}

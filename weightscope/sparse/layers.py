@@ -1,4 +1,4 @@
-"""Masked Linear / Conv layers made by swapping a module's class to a subclass of its own.
+"""Masked linear-like layers made by swapping a module's class to a subclass of its own.
 
 :func:`to_sparse` keeps the module object, its dense Parameter ``weight`` (the one the
 optimizer updates) and every name; it adds a bool buffer ``weight_mask`` and swaps
@@ -22,11 +22,15 @@ Examples
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from weightscope.errors import SparseStateError, StructureError
+from weightscope.kinds import HF_CONV1D
+from weightscope.kinds.registry import registered_base
 
 from .state import LayerState
 from .ste import masked_weight
@@ -125,11 +129,12 @@ def is_sparse(module: nn.Module) -> bool:
 
 
 def sparse_class_for(cls: type[nn.Module]) -> type[nn.Module]:
-    """Return the masked subclass of ``cls`` (Linear, Conv1d/2d/3d or a subclass of them).
+    """Return the masked subclass of ``cls``, a linear-like layer class (:mod:`weightscope.kinds`).
 
-    A subclass of a supported layer gets a cached ``Sparse<Name>`` class deriving from both
+    A subclass of Linear/Conv1d/2d/3d gets a cached ``Sparse<Name>`` class deriving from both
     the matching ``Sparse*`` class and ``cls``; it is refused when it overrides ``forward``
-    (its own forward would be bypassed).
+    (its own forward would be bypassed). Hugging Face ``Conv1D`` gets its own masked forward;
+    another registered type runs its own forward with ``weight`` swapped for the masked one.
 
     Examples
     --------
@@ -139,20 +144,58 @@ def sparse_class_for(cls: type[nn.Module]) -> type[nn.Module]:
     """
     if cls in _SPARSE:
         return _SPARSE[cls]
+    if cls in _DYNAMIC:
+        return _DYNAMIC[cls]
     base = next((b for b in _BASES if issubclass(cls, b)), None)
-    if base is None:
+    if base is not None:
+        if cls.forward is not base.forward:
+            raise StructureError(
+                f"{cls.__name__} overrides forward(), so a masked forward would bypass it. "
+                f"Exclude this layer or use a plain {base.__name__}."
+            )
+        new_cls = type(f"Sparse{cls.__name__}", (_SPARSE[base], cls), {})
+    else:
+        new_cls = _registered_class(cls)
+    _DYNAMIC[cls] = new_cls
+    return new_cls
+
+
+def _registered_class(cls: type[nn.Module]) -> type[nn.Module]:
+    """The masked subclass of a registered (non-torch) layer kind."""
+    found = registered_base(cls)
+    if found is None:
         raise StructureError(
-            f"only nn.Linear and nn.Conv1d/2d/3d layers can be sparsified; got {cls.__name__}. "
-            "Select Linear or Conv layers (or exclude this one)."
+            f"only linear-like layers (nn.Linear, nn.Conv1d/2d/3d, Hugging Face Conv1D or a "
+            f"type given to weightscope.kinds.register_layer) can be sparsified; got "
+            f"{cls.__name__}. Select such layers (or exclude this one)."
         )
-    if cls.forward is not base.forward:
+    base, kind = found
+    if kind.weight != "weight":
         raise StructureError(
-            f"{cls.__name__} overrides forward(), so a masked forward would bypass it. "
-            f"Exclude this layer or use a plain {base.__name__}."
+            f"{cls.__name__} keeps its weight in {kind.weight!r}, and sparse training masks a "
+            "parameter named 'weight'. Exclude this layer (the Recorder still records it)."
         )
-    if cls not in _DYNAMIC:
-        _DYNAMIC[cls] = type(f"Sparse{cls.__name__}", (_SPARSE[base], cls), {})
-    return _DYNAMIC[cls]
+    hf = (base.__module__, base.__name__) == HF_CONV1D and cls.forward is base.forward
+    forward = _conv1d_forward if hf else _swapped_forward
+    return type(f"Sparse{cls.__name__}", (SparseMixin, cls), {"forward": forward})
+
+
+def _conv1d_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
+    """Hugging Face ``Conv1D.forward`` with the masked weight (``x @ (m * w) + b``)."""
+    size_out = (*x.size()[:-1], self.nf)
+    x = torch.addmm(self.bias, x.view(-1, x.size(-1)), self.masked_weight())
+    return x.view(size_out)
+
+
+def _swapped_forward(self: Any, *args: Any, **kwargs: Any) -> Any:
+    """The layer's own forward, reading the masked weight where it reads ``self.weight``."""
+    params = self._parameters
+    weight = params["weight"]
+    params["weight"] = self.masked_weight()
+    try:
+        return self.sparse_state.base.forward(self, *args, **kwargs)
+    finally:
+        params["weight"] = weight
 
 
 def to_sparse(module: nn.Module, mask: torch.Tensor, grad_scale: float) -> None:

@@ -94,7 +94,7 @@ class Method:
         self, name: str, module: nn.Module, structure: Structure, generator: torch.Generator
     ) -> torch.Tensor:
         """Return the mask of ``module`` at sparsify time (default: from ``|w|`` at init)."""
-        return structure.mask(module.weight.detach())
+        return structure.layer_mask(module.weight.detach(), module)
 
     def rewires(self, step: int, total_steps: int | None) -> bool:
         """Whether the masks are rewired after optimizer step ``step`` (Algorithm 1, step 1)."""

@@ -1,14 +1,17 @@
-"""Which layers :func:`~weightscope.sparse.sparsify` masks (DESIGN section 5).
+"""Which layers :func:`~weightscope.sparse.sparsify` masks (DESIGN section 5), and why.
 
-Candidates are the weights of :class:`torch.nn.Linear` and :class:`torch.nn.Conv1d` /
-``Conv2d`` / ``Conv3d`` modules (embeddings are never candidates). The default selection
-excludes, through :func:`default_exclude`:
+Candidates are the linear-like layers of :mod:`weightscope.kinds` (``nn.Linear``,
+``nn.Conv1d/2d/3d``, Hugging Face ``Conv1D``, registered types). The default selection keeps
+dense, with a reason that :func:`plan_layers` reports:
 
-* layers whose input dimension (Linear ``in_features``, Conv ``in_channels``) is not
-  divisible by 16,
-* grouped and depthwise convolutions (``groups != 1``).
+* the paper's defaults (:mod:`weightscope.kinds.roles`): vocabulary projections (tied to an
+  embedding, or as many outputs as an embedding has rows) and classification heads;
+* through :func:`default_exclude`: layers whose input dimension (Linear ``in_features``, Conv
+  ``in_channels``, Conv1D ``nx``) is not divisible by 16, and grouped or depthwise
+  convolutions (``groups != 1``).
 
-Lazy layers are skipped until a forward pass has initialized them. The output projection of
+A layer whose weight is an embedding's (tied) stays dense unless ``layers=`` names it. Lazy
+layers are skipped until a forward pass has initialized them. The output projection of
 :class:`torch.nn.MultiheadAttention` is never masked: attention uses its weight directly,
 bypassing the layer's forward, so a mask would have no effect.
 
@@ -24,44 +27,36 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import torch
 from torch import nn
 
 from weightscope.errors import ConfigError
+from weightscope.kinds import ModelRoles, Selector, SelectorArg, is_lazy, kind_of, linear_like
+from weightscope.kinds.plan import Plan, Row
 
 __all__ = [
     "ExcludeArg",
     "default_exclude",
+    "default_reason",
     "input_dim",
     "is_candidate",
     "is_lazy",
+    "plan_layers",
     "select_layers",
 ]
 
-#: ``exclude=`` accepts names (extending the default rules) or a predicate (replacing them).
-ExcludeArg = Sequence[str] | Callable[[str, nn.Module], bool] | None
-
-_CANDIDATES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: ``exclude=`` accepts names or globs (extending the default rules) or a predicate
+#: (replacing them).
+ExcludeArg = SelectorArg
 
 
 def is_candidate(module: nn.Module) -> bool:
-    """Return True for Linear and Conv1d/2d/3d modules (and subclasses) with a weight.
-
-    Lazy modules (``nn.LazyLinear``...) are candidates only once a forward pass has
-    initialized their weight.
-    """
-    if not isinstance(module, _CANDIDATES):
-        return False
-    return isinstance(module.weight, torch.Tensor) and not is_lazy(module)
-
-
-def is_lazy(module: nn.Module) -> bool:
-    """Return True for a Linear/Conv module whose weight is still uninitialized (lazy)."""
-    return isinstance(getattr(module, "weight", None), nn.parameter.UninitializedParameter)
+    """Return True for an initialized linear-like layer (:mod:`weightscope.kinds`)."""
+    return linear_like(module) is not None
 
 
 def input_dim(module: nn.Module) -> int:
-    """Return the input dimension: ``in_features`` (Linear) or ``in_channels`` (Conv).
+    """Return the input dimension: ``in_features`` (Linear), ``in_channels`` (Conv), ``nx``
+    (Hugging Face Conv1D), or the registered ``in_dim`` of the weight.
 
     Examples
     --------
@@ -69,14 +64,35 @@ def input_dim(module: nn.Module) -> int:
     >>> input_dim(nn.Conv2d(3, 8, 3)), input_dim(nn.Linear(5, 2))
     (3, 5)
     """
-    return int(module.in_features if isinstance(module, nn.Linear) else module.in_channels)
+    return kind_of(module).input_size(module)
+
+
+def default_reason(module: nn.Module) -> str | None:
+    """Why :func:`default_exclude` excludes ``module`` (None: it does not).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> default_reason(nn.Conv2d(3, 16, 3))
+    'input dimension 3 is not divisible by 16'
+    """
+    if linear_like(module) is None:
+        return None
+    n = input_dim(module)
+    if n % 16 != 0:
+        return f"input dimension {n} is not divisible by 16"
+    groups = getattr(module, "groups", 1)
+    if isinstance(module, nn.modules.conv._ConvNd) and groups != 1:
+        return f"grouped convolution (groups={groups})"
+    return None
 
 
 def default_exclude(name: str, module: nn.Module) -> bool:
-    """The default exclusion rule: input dimension not divisible by 16, or ``groups != 1``.
+    """The default shape rule: input dimension not divisible by 16, or ``groups != 1``.
 
     Compose it in your own predicate to extend it, e.g.
-    ``exclude=lambda n, m: default_exclude(n, m) or n.startswith("head")``.
+    ``exclude=lambda n, m: default_exclude(n, m) or n.startswith("head")``. (A predicate
+    replaces the paper's defaults too: see :func:`plan_layers`.)
 
     Examples
     --------
@@ -85,16 +101,123 @@ def default_exclude(name: str, module: nn.Module) -> bool:
     >>> default_exclude("c", depthwise), default_exclude("l", nn.Linear(16, 3))
     (True, False)
     """
-    if input_dim(module) % 16 != 0:
-        return True
-    return isinstance(module, nn.modules.conv._ConvNd) and module.groups != 1
+    return default_reason(module) is not None
 
 
 def _attention_outputs(model: nn.Module) -> set[str]:
-    names = set()
-    for name, module in model.named_modules():
-        if isinstance(module, nn.MultiheadAttention):
-            names.add(f"{name}.out_proj" if name else "out_proj")
+    return {f"{name}.out_proj" if name else "out_proj"
+            for name, module in model.named_modules() if isinstance(module, nn.MultiheadAttention)}
+
+
+def plan_layers(model: nn.Module, exclude: ExcludeArg = None,
+                layers: SelectorArg | None = None) -> Plan:
+    """Each linear-like layer and embedding of ``model``: selected or not, and why.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model.
+    exclude : names, globs, callable or None
+        ``None``: the default rules. Names or globs: the default rules plus these modules.
+        ``predicate(name, module) -> bool``: replaces the default rules (True = exclude); a
+        layer tied to an embedding still stays dense.
+    layers : names, globs or None
+        Explicit modules; they bypass every default rule and must be linear-like.
+
+    Raises
+    ------
+    ConfigError
+        Unknown names (close names are listed), explicit modules that are not linear-like,
+        both ``exclude`` and ``layers``.
+    """
+    modules = dict(model.named_modules())
+    items = [(n, [(n, m)]) for n, m in modules.items()]
+    attention = _attention_outputs(model)
+    if layers is not None:
+        if exclude is not None:
+            raise ConfigError(
+                "pass either layers= (an explicit list) or exclude=, not both. Drop the "
+                "excluded names from layers instead."
+            )
+        wanted = _explicit(modules, items, layers, attention)
+
+        def decide(name: str, module: nn.Module) -> str:
+            return _CHOSEN[0] if name in wanted else "not named in layers="
+    else:
+        decide = _default_rule(model, items, exclude, attention)
+    rows = []
+    for name, module in modules.items():
+        kind = kind_of(module)
+        if isinstance(module, nn.Embedding | nn.EmbeddingBag):
+            rows.append(Row(name, type(module).__name__, tuple(module.weight.shape), False,
+                            "embedding (the paper keeps embeddings dense)"))
+        elif kind is not None:
+            reason = decide(name, module)
+            shape = () if is_lazy(module) else tuple(kind.weight_of(module).shape)
+            rows.append(Row(name, kind.name, shape, reason in _CHOSEN, reason))
+    total = sum(p.numel() for p in model.parameters()
+                if not isinstance(p, nn.parameter.UninitializedParameter))
+    return Plan("sparsify", rows, total)
+
+
+#: The reasons of chosen rows (explicit, default).
+_CHOSEN = ("named in layers=", "linear-like layer")
+
+
+def _default_rule(model: nn.Module, items: list, exclude: ExcludeArg,
+                  attention: set[str]) -> Callable[[str, nn.Module], str]:
+    """``decide(name, module) -> reason`` of the default selection (chosen: _CHOSEN[1])."""
+    selector = Selector.parse(exclude, "exclude")
+    excluded: set[str] = set()
+    if selector is not None:
+        if selector.predicate is not None:  # called with the candidates only
+            items = [(n, pairs) for n, pairs in items if is_candidate(pairs[0][1])]
+        excluded = selector.resolve(items, "modules", _unknown("exclude"))
+    roles = ModelRoles.of(model)
+    replaced = selector is not None and selector.predicate is not None
+
+    def decide(name: str, module: nn.Module) -> str:
+        if is_lazy(module):
+            return "lazy: its weight is not initialized yet"
+        if name in attention:
+            return "nn.MultiheadAttention reads its weight directly (a mask has no effect)"
+        tied = roles.shared_embedding(module)
+        if tied is not None:
+            return (f"vocabulary projection: its weight is tied to embedding {tied!r} (name "
+                    "it in layers= to mask it)")
+        if name in excluded:
+            return "excluded by the exclude= predicate" if replaced else "named in exclude="
+        if not replaced:
+            reason = roles.dense_reason(name, module) or default_reason(module)
+            if reason is not None:
+                return reason
+        return _CHOSEN[1]
+
+    return decide
+
+
+def _unknown(arg: str) -> Callable[[list[str]], str]:
+    return lambda names: (f"{arg} names modules that the model does not have: {names!r}. Use "
+                          "names from model.named_modules(), e.g. 'layer1.0.conv1'.")
+
+
+def _explicit(modules: dict[str, nn.Module], items: list, layers: SelectorArg,
+              attention: set[str]) -> set[str]:
+    selector = Selector.parse(layers, "layers")
+    if selector.predicate is None and not selector.patterns:
+        raise ConfigError("layers must name at least one module; got []. Pass layers=None "
+                          "for the default selection.")
+    if selector.predicate is not None:  # a predicate picks among the candidates only
+        items = [(n, pairs) for n, pairs in items
+                 if is_candidate(modules[n]) and n not in attention]
+    names = selector.resolve(items, "modules", _unknown("layers"))
+    for name in [n for n in modules if n in names]:
+        if not is_candidate(modules[name]) or name in attention:
+            raise ConfigError(
+                f"layers names {name!r}, a {type(modules[name]).__name__}; only linear-like "
+                "layers (nn.Linear, nn.Conv1d/2d/3d, HF Conv1D or a register_layer type; not "
+                "attention's out_proj) can be sparsified. Remove it from layers."
+            )
     return names
 
 
@@ -103,20 +226,7 @@ def select_layers(
 ) -> list[tuple[str, nn.Module]]:
     """Return the ``(name, module)`` pairs to sparsify, in ``named_modules`` order.
 
-    Parameters
-    ----------
-    model : nn.Module
-        The model.
-    exclude : sequence of str, callable or None
-        ``None``: the default rules. Names: the default rules plus these modules.
-        ``predicate(name, module) -> bool``: replaces the default rules (True = exclude).
-    layers : sequence of str or None
-        Explicit module names; they bypass the default rules and must be candidates.
-
-    Raises
-    ------
-    ConfigError
-        Unknown names, non-candidate explicit layers, both ``exclude`` and ``layers``.
+    The chosen rows of :func:`plan_layers` (same arguments and errors).
 
     Examples
     --------
@@ -126,61 +236,4 @@ def select_layers(
     ['0']
     """
     modules = dict(model.named_modules())
-    if layers is not None:
-        if exclude is not None:
-            raise ConfigError(
-                "pass either layers= (an explicit list) or exclude=, not both. Drop the "
-                "excluded names from layers instead."
-            )
-        return _explicit(modules, layers, _attention_outputs(model))
-    predicate = _predicate(modules, exclude)
-    attention = _attention_outputs(model)
-    return [
-        (name, module)
-        for name, module in modules.items()
-        if is_candidate(module) and name not in attention and not predicate(name, module)
-    ]
-
-
-def _predicate(
-    modules: dict[str, nn.Module], exclude: ExcludeArg
-) -> Callable[[str, nn.Module], bool]:
-    if exclude is None:
-        return default_exclude
-    if callable(exclude):
-        return exclude
-    if isinstance(exclude, str):
-        exclude = [exclude]
-    names = set(_check_names(modules, exclude, "exclude"))
-    return lambda name, module: name in names or default_exclude(name, module)
-
-
-def _explicit(
-    modules: dict[str, nn.Module], layers: Sequence[str], attention: set[str]
-) -> list[tuple[str, nn.Module]]:
-    if isinstance(layers, str):
-        layers = [layers]
-    names = _check_names(modules, layers, "layers")
-    if not names:
-        raise ConfigError("layers must name at least one module; got []. Pass layers=None "
-                          "for the default selection.")
-    for name in names:
-        if not is_candidate(modules[name]) or name in attention:
-            raise ConfigError(
-                f"layers names {name!r}, a {type(modules[name]).__name__}; only nn.Linear and "
-                "nn.Conv1d/2d/3d layers (not attention's out_proj) can be sparsified. Remove "
-                "it from layers."
-            )
-    wanted = set(names)
-    return [(name, module) for name, module in modules.items() if name in wanted]
-
-
-def _check_names(modules: dict[str, nn.Module], names: Sequence[str], arg: str) -> list[str]:
-    names = list(names)
-    unknown = [n for n in names if not isinstance(n, str) or n not in modules]
-    if unknown:
-        raise ConfigError(
-            f"{arg} names modules that the model does not have: {unknown!r}. Use names from "
-            "model.named_modules(), e.g. 'layer1.0.conv1'."
-        )
-    return names
+    return [(name, modules[name]) for name in plan_layers(model, exclude, layers).chosen]

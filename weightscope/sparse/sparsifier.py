@@ -33,6 +33,7 @@ from torch import nn
 
 from weightscope._pools import thread_pool
 from weightscope.errors import SparseStateError, StructureError
+from weightscope.kinds.plan import Plan
 
 from .layers import to_dense, to_sparse
 from .methods import Method
@@ -83,7 +84,12 @@ class Sparsifier:
         Planned number of optimizer steps.
     generator : torch.Generator
         Seeded CPU generator of the method's random draws (saved in :meth:`state_dict`).
+    plan : Plan or None
+        What ``sparsify`` chose and why each other layer stays dense
+        (:func:`~weightscope.sparse.plan`).
     """
+
+    plan: Plan | None = None
 
     def __init__(
         self,
@@ -338,7 +344,7 @@ class Sparsifier:
         if prefix + "weight_mask" in state_dict or not isinstance(weight, torch.Tensor):
             return
         try:
-            mask = self.structure.mask(weight.detach())
+            mask = self.structure.layer_mask(weight.detach(), module)
         except StructureError:
             return  # wrong shape: let load_state_dict report the size mismatch
         state_dict[prefix + "weight_mask"] = mask

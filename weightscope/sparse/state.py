@@ -112,7 +112,7 @@ class LayerState:
         """Set ``weight_mask`` in place to the structure's mask of ``|weight|``."""
         module, tracker = self.module, self.tracker()
         if tracker is None:
-            module.weight_mask.copy_(structure.mask(module.weight.detach()))
+            module.weight_mask.copy_(structure.layer_mask(module.weight.detach(), module))
             self.mask_changed()
             return
         product = tracker.update(module.weight, module.weight_mask, self.float_mask())

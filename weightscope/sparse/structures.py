@@ -32,14 +32,23 @@ import torch
 from weightscope import kernels
 from weightscope.errors import ConfigError, StructureError
 from weightscope.kernels._common import check_density
+from weightscope.kinds import kind_of
 
-__all__ = ["FIXED_DENSITY", "STRUCTURES", "Structure", "check_density", "fixed_density",
-           "parse_structure"]
+__all__ = ["DEFAULT_DENSITY", "FIXED_DENSITY", "STRUCTURES", "Structure", "check_density",
+           "fixed_density", "parse_structure"]
 
 #: The accepted spellings of ``structure=`` (``<b>`` is a positive block size).
 STRUCTURES = ("unstructured", "block:<b>", "2:4", "2:4-2d")
 #: Structures whose density is fixed by the pattern: 2 of every 4 weights participate.
 FIXED_DENSITY = {"2:4": 0.5, "2:4-2d": 0.5}
+
+
+class _DefaultDensity(float):
+    """The float 0.25 that stands for "no density given" (a 2:4 structure takes its own)."""
+
+
+#: ``sparsify``'s default density: 0.25, or the fixed density of a 2:4 structure.
+DEFAULT_DENSITY = _DefaultDensity(0.25)
 
 
 def fixed_density(structure: str) -> float | None:
@@ -88,6 +97,33 @@ class Structure:
             return kernels.mask_24_2d(scores)
         return kernels.mask_blocks(scores, self.block, self.density)
 
+    def layer_mask(self, scores: torch.Tensor, module: torch.nn.Module) -> torch.Tensor:
+        """:meth:`mask` of a score tensor laid out like ``module``'s weight.
+
+        The kernels take ``(out, in, ...)``; a layer kind with another layout (Hugging Face
+        ``Conv1D``'s ``(in, out)``) is masked through its canonical view and back, so 2:4
+        groups run along its input dimension and 2:4-2d blocks cover (out, in).
+
+        Examples
+        --------
+        >>> import torch
+        >>> Structure("2:4", 0.5).layer_mask(torch.tensor([[4.0, 1.0, 3.0, 2.0]]),
+        ...                                  torch.nn.Linear(4, 1))
+        tensor([[ True, False,  True, False]])
+        """
+        kind = kind_of(module)
+        if kind is None or kind.in_dim == 1:
+            return self.mask(scores)
+        view = kind.canonical(scores)
+        try:
+            return kind.from_canonical(self.mask(view))
+        except StructureError as err:
+            raise StructureError(
+                f"{kind.name} weights are laid out {tuple(scores.shape)} with the input "
+                f"dimension at dim {kind.in_dim}, so {self.name} masks the (out, in) view "
+                f"{tuple(view.shape)}: {err}"
+            ) from None
+
 
 def parse_structure(structure: str, density: float | None) -> Structure:
     """Validate ``structure`` and ``density`` together and return a :class:`Structure`.
@@ -98,7 +134,7 @@ def parse_structure(structure: str, density: float | None) -> Structure:
         One of :data:`STRUCTURES`.
     density : float or None
         Fraction of participating weights in (0, 1]. The 2:4 structures fix it to 0.5
-        (``None`` or ``0.5`` accepted); the others require it.
+        (``None``, ``0.5`` or :data:`DEFAULT_DENSITY` accepted); the others require it.
 
     Raises
     ------
@@ -118,7 +154,7 @@ def parse_structure(structure: str, density: float | None) -> Structure:
         )
     fixed = fixed_density(structure)
     if fixed is not None:
-        if density is not None and density != fixed:
+        if density is not None and density is not DEFAULT_DENSITY and density != fixed:
             raise ConfigError(
                 f"structure {structure!r} keeps exactly half of the weights, so density must be "
                 f"{fixed}; got {density!r}. Pass density={fixed} or density=None."
