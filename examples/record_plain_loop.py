@@ -3,12 +3,12 @@
 Trains a small MLP on synthetic data, records every 5th step (plus exact search distance and
 the loss at every step), then opens the run and prints what it holds.
 
-Run:  python examples/record_plain_loop.py [OUT_DIR]
+Run:  python examples/record_plain_loop.py [OUT_DIR] [--steps N]   (default 200 steps)
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import tempfile
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from torch import nn
 import weightscope as ws
 
 
-def main(out_dir: str | None = None) -> Path:
+def main(out_dir: str | None = None, steps: int = 200) -> Path:
     out = Path(out_dir or tempfile.mkdtemp())
     path = out / "plain_loop.zarr"
     torch.manual_seed(0)
@@ -29,7 +29,7 @@ def main(out_dir: str | None = None) -> Path:
 
     with ws.Recorder(path, model, every=5, overwrite=True) as rec:
         rec.attach(opt)  # snapshot after optimizer.step(); the lr is read from opt
-        for _ in range(200):
+        for _ in range(steps):
             idx = torch.randint(0, 512, (32,))
             loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
             opt.zero_grad()
@@ -45,4 +45,8 @@ def main(out_dir: str | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else None)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", nargs="?", default=None)
+    parser.add_argument("--steps", type=int, default=200, help="optimizer steps to train")
+    args = parser.parse_args()
+    main(args.out_dir, args.steps)
