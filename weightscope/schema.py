@@ -28,6 +28,7 @@ import numpy as np
 from .errors import SchemaError
 
 __all__ = [
+    "ALIASES",
     "COMPLETE",
     "CREATED",
     "DISTANCE",
@@ -88,6 +89,8 @@ VERSIONS = "versions"
 SPARSE = "sparse"
 PARAM_SHAPES = "param_shapes"
 NONFINITE = "nonfinite_count"
+#: {recorded parameter name: [its other names]} of parameters reached under several names (tied)
+ALIASES = "aliases"
 # valid lengths along `step` / `iteration`: committed only after the data they cover is stored
 VALID_STEPS = "valid_steps"
 VALID_ITERATIONS = "valid_iterations"

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import schema
 from ..config import RecorderConfig, Sample
 from ..errors import ConfigError
 from ..store import RunWriter, paths
@@ -46,7 +47,7 @@ from .opening import open_writer, run_attrs
 from .pipeline import Pipeline
 from .protocols import DistanceMeter, SnapshotSink, SnapshotSource
 from .resume import ResumePoint
-from .selection import ParamSpec, layout_of, select_params
+from .selection import ParamSpec, aliases_of, layout_of, plan_params, select_params
 
 __all__ = ["Recorder"]
 
@@ -66,13 +67,19 @@ class Recorder:
         Where the run goes: a directory (``run.zarr``) or an fsspec URL.
     model : torch.nn.Module
         The model being trained.
-    params : None, list of str, or callable, optional
-        Which parameters: ``None`` = the weight of every Linear and Conv1d/2d/3d; a list of
-        parameter names; or a predicate ``f(name, module) -> bool``.
+    params : None, names, globs, or callable, optional
+        Which parameters: ``None`` = the weight of every linear-like layer (Linear,
+        Conv1d/2d/3d, Hugging Face Conv1D, :func:`~weightscope.kinds.register_layer` types);
+        parameter names or globs; or a predicate ``f(name, module) -> bool``. A parameter
+        shared under several names is recorded once (attribute ``aliases`` of the run).
+        ``plan`` says what was chosen and why (see :func:`~weightscope.record.selection.
+        plan_params`, which warns when the default holds < 50 % of the model's parameters).
     every, sample, track_distance, overwrite, resume, flush_seconds, buffer_mb, compression
         How to record (snapshot interval, recorded elements, distance, an existing run at
         ``path``, buffering, codec): see :class:`~weightscope.config.RecorderConfig`, which
         documents and checks them; the Recorder keeps them as ``config``.
+    exclude : None, names, globs, or callable, optional
+        Parameters to leave out of the ``params`` selection.
     storage_options : dict, optional
         fsspec options for URLs.
     rank : int, optional
@@ -102,14 +109,15 @@ class Recorder:
                  resume: bool | int = RecorderConfig.resume,
                  flush_seconds: float = RecorderConfig.flush_seconds, *,
                  buffer_mb: float = RecorderConfig.buffer_mb,
-                 compression: str = RecorderConfig.compression,
+                 compression: str = RecorderConfig.compression, exclude: ParamSpec = None,
                  storage_options: dict[str, Any] | None = None, rank: int | None = None) -> None:
         self.config = RecorderConfig(
             every=every, sample=sample, track_distance=track_distance, overwrite=overwrite,
             resume=resume, flush_seconds=flush_seconds, buffer_mb=buffer_mb,
             compression=compression)
         self.path, self.rank = path, resolve_rank(rank)
-        self._selected = select_params(model, params)  # same errors on every rank
+        self._selected = select_params(model, params, exclude)  # same errors on every rank
+        self.plan = plan_params(model, params, exclude)
         self._closed, self._hook = False, None
         self._step = 0 if isinstance(self.config.resume, bool) else self.config.resume
         sharded = is_sharded(self._selected)  # FSDP2: every rank gathers, rank 0 writes
@@ -121,7 +129,9 @@ class Recorder:
                                      else (Capture, DistanceTracker))
         self._capture: SnapshotSource = capture_cls(self._selected, self.layout)
         opener = functools.partial(open_writer, path, self.layout, self.config,
-                                   run_attrs(self.config, model), self._capture, storage_options)
+                                   {**run_attrs(self.config, model),
+                                    schema.ALIASES: aliases_of(model, self._selected)},
+                                   self._capture, storage_options)
         writer, point, nonfinite = (
             open_in_lockstep(self.active, self._capture, self.layout.n_weights, opener)
             if sharded else opener())
