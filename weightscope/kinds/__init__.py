@@ -17,9 +17,10 @@ vocabulary projection           recorded (once if tied) dense (tied: unless name
 classification head             recorded                dense
 ==============================  =====================  ====================================
 
-A vocabulary projection is a linear-like layer tied to an embedding, or whose output size is an
-embedding's ``num_embeddings``; a classification head is the last linear-like layer of a
-``*For...Classification`` / ``*ForMultipleChoice`` model and the layers of its ``pooler``
+A vocabulary projection is a linear-like layer tied to an embedding, or the last linear-like
+layer when its output size is an embedding's ``num_embeddings``; a classification head is the
+last linear-like layer of a ``*For...Classification`` / ``*ForMultipleChoice`` model and the
+layers of its ``pooler``
 (:mod:`weightscope.kinds.roles`). A parameter reached under several names (tied weights) is
 recorded once, under the first name ``model.named_parameters()`` gives, its other names in the
 run's ``aliases`` attribute. ``params=`` / ``exclude=`` / ``layers=`` take names, globs or a

@@ -6,7 +6,9 @@ projections, and classification heads". :class:`ModelRoles` finds, in a model:
 
 * embeddings: :class:`torch.nn.Embedding` / ``EmbeddingBag`` modules (never linear-like);
 * vocabulary projections: a linear-like layer whose weight *is* an embedding's (tied), or
-  whose output size equals an embedding's ``num_embeddings``;
+  the model's output layer (its last linear-like layer) when its output size equals an
+  embedding's ``num_embeddings`` (only the last: a hidden layer as wide as the positional
+  embedding has rows is no projection);
 * classification heads: in a model whose class is named ``*For...Classification`` or
   ``*ForMultipleChoice`` (the Hugging Face convention), its last linear-like layer and the
   linear-like layers of a submodule named ``pooler`` (BERT's ``pooler.dense``).
@@ -67,6 +69,7 @@ class ModelRoles:
     embeddings: dict[int, str] = field(default_factory=dict)
     vocab: dict[int, str] = field(default_factory=dict)
     heads: set[str] = field(default_factory=set)
+    last: str | None = None
 
     @classmethod
     def of(cls, model: nn.Module) -> ModelRoles:
@@ -79,6 +82,7 @@ class ModelRoles:
                 roles.vocab.setdefault(int(module.num_embeddings), name)
             elif linear_like(module) is not None:
                 linear.append(name)
+        roles.last = linear[-1] if linear else None
         if _HEAD_MODELS.search(roles.model_class) and linear:
             roles.heads = {linear[-1]} | {n for n in linear if "pooler" in n.split(".")}
         return roles
@@ -99,7 +103,7 @@ class ModelRoles:
         if tied is not None:
             return f"vocabulary projection: its weight is tied to embedding {tied!r}"
         out = kind.output_size(module)
-        if out in self.vocab:
+        if name == self.last and out in self.vocab:
             return (f"vocabulary projection: its {out} outputs match embedding "
                     f"{self.vocab[out]!r} ({out} rows)")
         if name in self.heads:

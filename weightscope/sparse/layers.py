@@ -144,6 +144,8 @@ def sparse_class_for(cls: type[nn.Module]) -> type[nn.Module]:
     """
     if cls in _SPARSE:
         return _SPARSE[cls]
+    if issubclass(cls, SparseMixin):  # already a masked class
+        return cls
     if cls in _DYNAMIC:
         return _DYNAMIC[cls]
     base = next((b for b in _BASES if issubclass(cls, b)), None)
