@@ -40,6 +40,10 @@ __all__ = [
     "LOSS",
     "LR",
     "MASK",
+    "MAX_CHUNK_BYTES",
+    "MAX_PARAMS",
+    "MAX_ROWS",
+    "MAX_WEIGHTS",
     "MIN_SNAPSHOTS",
     "NONFINITE",
     "NUMEL",
@@ -98,6 +102,16 @@ VALID_ITERATIONS = "valid_iterations"
 #: Fewest uniformly spaced snapshots the decay time (and so Figure 1) needs: its lagged
 #: windows must keep >= 2 points (>= 3 at the default largest lag, T - 3).
 MIN_SNAPSHOTS = 4
+
+# Sizes no real run reaches: a store claiming more is refused before anything is allocated.
+#: Most recorded weights per snapshot (2**36: a 256 GiB float32 snapshot).
+MAX_WEIGHTS = 2**36
+#: Most parameters of a run (their names are read whole when a run is opened).
+MAX_PARAMS = 2**24
+#: Most rows along ``step`` or ``iteration`` (their coordinates are read whole).
+MAX_ROWS = 2**31
+#: Largest chunk of any array, in bytes before compression (the writer's are ~8 MiB).
+MAX_CHUNK_BYTES = 2**31
 
 #: name -> (dims, numpy dtype kind(s)) of what every run holds
 _REQUIRED: dict[str, tuple[tuple[str, ...], str]] = {

@@ -16,7 +16,9 @@ from .direct import aligned_bytes
 from .layout import Layout, plan_chunks
 from .paths import StorageAccessError, StorageError, run_size_bytes
 from .reader import open_run
+from .verify import Damage, VerifyReport, verify_run
 from .writer import DEFAULT_BUFFER_BYTES, RunWriter
 
-__all__ = ["DEFAULT_BUFFER_BYTES", "Layout", "RunWriter", "StorageAccessError", "StorageError",
-           "aligned_bytes", "open_run", "plan_chunks", "run_size_bytes"]
+__all__ = ["DEFAULT_BUFFER_BYTES", "Damage", "Layout", "RunWriter", "StorageAccessError",
+           "StorageError", "VerifyReport", "aligned_bytes", "open_run", "plan_chunks",
+           "run_size_bytes", "verify_run"]

@@ -21,10 +21,13 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+import zarr
 
 from .. import schema
 from ..errors import NotARunError, SchemaError
 from . import paths
+from .integrity import corrupt_errors
+from .metadata import capacities, check_arrays, check_values, committed_lengths
 from .view import CommittedView
 
 __all__ = ["READ_BLOCK_BYTES", "open_run"]
@@ -78,6 +81,9 @@ def open_run(
         ``path`` is not a weightscope run.
     SchemaError
         The run is malformed or of a newer format version.
+    CorruptRunError
+        The run's metadata breaks a rule of the format (:mod:`~weightscope.store.metadata`),
+        or, when data is read, a chunk is damaged (:mod:`~weightscope.store.integrity`).
     """
     group = paths.open_group(path, "r", storage_options)
     attrs = dict(group.attrs)
@@ -86,23 +92,27 @@ def open_run(
             f"'{path}' is a zarr group but not a weightscope run (no '{schema.FORMAT_ATTR}' "
             "attribute). Give the directory a weightscope Recorder wrote."
         )
-    schema.check_format_version(attrs, f"'{path}'")
-    committed = _committed(attrs)
-    view = CommittedView(group.store, committed)
-    if chunks is None:
-        chunks = _column_chunks(group, committed[schema.STEP])
-    with paths.storage_errors(path), warnings.catch_warnings():
-        # splitting stored chunks is what _column_chunks asks for, on purpose
-        warnings.filterwarnings("ignore", "The specified chunks separate the stored chunks")
-        ds = xr.open_zarr(view, consolidated=False, zarr_format=3, chunks=chunks)
+    where = f"'{path}'"
+    with paths.storage_errors(path), corrupt_errors(where):
+        schema.check_format_version(attrs, where)
+        committed = committed_lengths(attrs, capacities(dict(group.arrays())), where)
+        view = CommittedView(group.store, committed)
+        check_arrays(dict(zarr.open_group(view, mode="r", zarr_format=3).arrays()), attrs,
+                     where)
+        if chunks is None:
+            chunks = _column_chunks(group, committed[schema.STEP])
+        with warnings.catch_warnings():
+            # splitting stored chunks is what _column_chunks asks for, on purpose
+            warnings.filterwarnings("ignore", "The specified chunks separate the stored chunks")
+            ds = xr.open_zarr(view, consolidated=False, zarr_format=3, chunks=chunks)
     ds = ds.set_coords([c for c in (schema.PARAM_ID, schema.INDEX) if c in ds])
     ds = ds.assign_coords({schema.PARAM: np.array([str(p) for p in ds[schema.PARAM].values])})
     ds.attrs = attrs
     try:
         schema.validate(ds)
     except SchemaError as err:
-        raise SchemaError(f"'{path}': {err}") from None
-    return ds
+        raise type(err)(f"'{path}': {err}") from None
+    return check_values(ds, where)
 
 
 def _column_chunks(group: Any, steps: int) -> dict[str, int]:
@@ -117,8 +127,3 @@ def _column_chunks(group: Any, steps: int) -> dict[str, int]:
         return {}
     return {schema.WEIGHT: -(-stored // -(-stored // per_block))}
 
-
-def _committed(attrs: dict[str, Any]) -> dict[str, int]:
-    """Committed rows along ``step`` and ``iteration`` (the writer's valid lengths)."""
-    return {schema.STEP: int(attrs.get(schema.VALID_STEPS, 0)),
-            schema.ITERATION: int(attrs.get(schema.VALID_ITERATIONS, 0))}

@@ -48,7 +48,9 @@ __all__ = ["DEFAULT_BUFFER_BYTES", "RunWriter"]
 
 DEFAULT_BUFFER_BYTES = 256 * 2**20
 _ITER_CHUNK_VALUES = 2**18  # values per chunk of the (iteration, param) arrays
-#: Every chunk of `w`/`mask` is written as is: skips zarr's pass checking for all-fill chunks.
+#: Every chunk is written, even one of fill values only: a reader then treats a missing chunk
+#: of a checksummed run as damage (store/integrity.py), and `w`/`mask` skip zarr's pass
+#: checking for all-fill chunks.
 _DENSE = {"write_empty_chunks": True}
 _COORD_CHUNK = 2**20  # elements per chunk of the param_id / index coordinates
 #: Snapshot rows `w`/`step` are created with (metadata only: chunks are written when filled);
@@ -70,9 +72,8 @@ class RunWriter:
         self._arrays: dict[str, zarr.Array] = arrays if arrays is not None else {
             name: group[name] for name in group.array_keys()  # type: ignore[misc]
         }
-        for name in (schema.W, schema.MASK):
-            if name in self._arrays:
-                self._arrays[name] = self._arrays[name].with_config(_DENSE)
+        for name, arr in self._arrays.items():
+            self._arrays[name] = arr.with_config(_DENSE)
         self._writers: dict[str, ChunkWriter] = {}  # made on first write of each array
 
     # ------------------------------------------------------------------ construction
@@ -268,28 +269,28 @@ def _create_weight_arrays(group: zarr.Group, layout: Layout, chunks: tuple[int, 
                           ) -> dict[str, zarr.Array]:
     n = layout.n_weights
     steps, weights = chunks
-    arrays = {schema.W: group.create_array(
-        schema.W, shape=(cap, n), chunks=chunks, dtype="float32", fill_value=np.nan,
+    arrays = {schema.W: _create(
+        group, schema.W, shape=(cap, n), chunks=chunks, dtype="float32", fill_value=np.nan,
         compressors=with_checksum(codecs), dimension_names=(schema.STEP, schema.WEIGHT))}
     if has_mask:
-        arrays[schema.MASK] = group.create_array(
-            schema.MASK, shape=(cap, n), chunks=chunks, dtype="bool", fill_value=False,
+        arrays[schema.MASK] = _create(
+            group, schema.MASK, shape=(cap, n), chunks=chunks, dtype="bool", fill_value=False,
             compressors=with_checksum(mask_compressors()),
             dimension_names=(schema.STEP, schema.WEIGHT))
-    arrays[schema.STEP] = group.create_array(
-        schema.STEP, shape=(cap,), chunks=(max(steps, 1024),), dtype="int64", fill_value=-1,
+    arrays[schema.STEP] = _create(
+        group, schema.STEP, shape=(cap,), chunks=(max(steps, 1024),), dtype="int64", fill_value=-1,
         compressors=with_checksum(), dimension_names=(schema.STEP,))
     p = len(layout.names)
-    names = group.create_array(schema.PARAM, shape=(p,), chunks=(max(p, 1),), dtype=str,
+    names = _create(group, schema.PARAM, shape=(p,), chunks=(max(p, 1),), dtype=str,
                                compressors=with_checksum(), dimension_names=(schema.PARAM,))
     names[:] = np.array(layout.names, dtype=object)
-    numel = group.create_array(schema.NUMEL, data=layout.numel, chunks=(max(p, 1),),
+    numel = _create(group, schema.NUMEL, data=layout.numel, chunks=(max(p, 1),),
                                compressors=with_checksum(), dimension_names=(schema.PARAM,))
     coord = min(n, max(weights, _COORD_CHUNK))
-    pid = group.create_array(schema.PARAM_ID, shape=(n,), chunks=(coord,), dtype="int32",
+    pid = _create(group, schema.PARAM_ID, shape=(n,), chunks=(coord,), dtype="int32",
                              compressors=with_checksum(coordinate_compressors(4)),
                              dimension_names=(schema.WEIGHT,))
-    index = group.create_array(schema.INDEX, shape=(n,), chunks=(coord,), dtype="int64",
+    index = _create(group, schema.INDEX, shape=(n,), chunks=(coord,), dtype="int64",
                                compressors=with_checksum(coordinate_compressors(8)),
                                dimension_names=(schema.WEIGHT,))
     for lo in range(0, n, coord):  # chunk by chunk: no full-size index in memory
@@ -301,13 +302,18 @@ def _create_weight_arrays(group: zarr.Group, layout: Layout, chunks: tuple[int, 
     return arrays
 
 
+def _create(group: zarr.Group, name: str, **kwargs: Any) -> zarr.Array:
+    """A new array of the run (every chunk written: :data:`_DENSE`)."""
+    return group.create_array(name, config=_DENSE, **kwargs)
+
+
 def _iteration_chunk(n_params: int) -> int:
     return int(max(64, min(4096, _ITER_CHUNK_VALUES // max(n_params, 1))))
 
 
 def _create_iteration_arrays(group: zarr.Group, n_params: int) -> zarr.Array:
     chunk = _iteration_chunk(n_params)
-    return group.create_array(schema.ITERATION, shape=(chunk,), chunks=(chunk,), dtype="int64",
+    return _create(group, schema.ITERATION, shape=(chunk,), chunks=(chunk,), dtype="int64",
                               fill_value=-1, compressors=with_checksum(),
                               dimension_names=(schema.ITERATION,))
 
@@ -316,10 +322,10 @@ def _create_iteration_var(group: zarr.Group, name: str, n_params: int) -> zarr.A
     cap = group[schema.ITERATION].shape[0]
     chunk = _iteration_chunk(n_params)
     if name == schema.DISTANCE:
-        return group.create_array(name, shape=(cap, n_params), chunks=(chunk, max(n_params, 1)),
+        return _create(group, name, shape=(cap, n_params), chunks=(chunk, max(n_params, 1)),
                                   dtype="float64", fill_value=np.nan, compressors=with_checksum(),
                                   dimension_names=(schema.ITERATION, schema.PARAM))
-    return group.create_array(name, shape=(cap,), chunks=(chunk,), dtype="float64",
+    return _create(group, name, shape=(cap,), chunks=(chunk,), dtype="float64",
                               fill_value=np.nan, compressors=with_checksum(),
                               dimension_names=(schema.ITERATION,))
 
