@@ -73,7 +73,10 @@ class Plan:
         return len(self.rows)
 
     def __getitem__(self, name: str) -> Row:
-        return next(r for r in self.rows if r.name == name)
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise KeyError(name)
 
     @property
     def chosen(self) -> list[str]:
