@@ -41,16 +41,19 @@ __all__ = [
     "experiments",
     "integrations",
     "kernels",
+    "kinds",
+    "register_layer",
     "sparse",
 ]
 
-_LAZY_MODULES = {"analyze", "plot", "store", "kernels", "sparse", "integrations", "experiments",
-                 "record"}
+_LAZY_MODULES = {"analyze", "plot", "store", "kernels", "kinds", "sparse", "integrations",
+                 "experiments", "record"}
 _LAZY_NAMES = {"Recorder": "weightscope.record", "open_run": "weightscope.store",
-               "RecorderConfig": "weightscope.config"}
+               "RecorderConfig": "weightscope.config", "register_layer": "weightscope.kinds"}
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import analyze, experiments, integrations, kernels, plot, sparse, store
+    from . import analyze, experiments, integrations, kernels, kinds, plot, sparse, store
+    from .kinds import register_layer
     from .record import Recorder
     from .store import open_run
 
