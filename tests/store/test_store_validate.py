@@ -57,7 +57,8 @@ def test_impossible_sizes_are_refused_before_anything_is_allocated(tmp_path: Pat
 def test_arrays_must_agree_on_their_shared_dimensions(tmp_path: Path) -> None:
     path = write_run(tmp_path / "run.zarr", W)
     _edit(path, lambda d: d.update(shape=[31]), "param_id")
-    with pytest.raises(CorruptRunError, match=r"must agree on the size of 'weight'.*got 31"):
+    with pytest.raises(CorruptRunError, match=r"'param_id' and 'index' must agree on the size of "
+                                              r"'weight' \(30 in 'index'\); got 31"):
         open_run(path)
 
 

@@ -90,7 +90,7 @@ def _dimension_sizes(arrays: dict[str, Any], where: str) -> dict[str, int]:
     """The size of each dimension but the leading ``step``/``iteration``, which must agree
     between the arrays that share it."""
     sizes: dict[str, tuple[str, int]] = {}
-    for name, arr in arrays.items():
+    for name, arr in sorted(arrays.items()):
         dims = arr.metadata.dimension_names or ()
         for i, (dim, size) in enumerate(zip(dims, arr.shape)):
             if i == 0 and dim in _LENGTHS:

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+import shutil
 from typing import Any
 
 import numpy as np
 import zarr
 
 from .. import schema
-from ..errors import NotARunError, RunExistsError, RunNotFoundError
+from ..errors import RunLockedError
 from . import paths
 from .chunk_writer import ChunkWriter, ZarrRows
 from .codecs import (
@@ -41,8 +42,10 @@ from .codecs import (
     weight_compressors,
     with_checksum,
 )
+from .creation import check_target, publish, remove_leftovers, staging_path
 from .direct import DirectRows, update_local_attrs
 from .layout import Layout, plan_chunks
+from .lock import RunLock
 
 __all__ = ["DEFAULT_BUFFER_BYTES", "RunWriter"]
 
@@ -62,13 +65,18 @@ class RunWriter:
     """Write one run: snapshots along ``step``, per-iteration values along ``iteration``.
 
     Use :meth:`create` for a new run and :meth:`reopen` to continue one. Not thread-safe:
-    exactly one thread (the Recorder's writer thread) calls it.
+    exactly one thread (the Recorder's writer thread) calls it. Both take the run's lock
+    (:mod:`~weightscope.store.lock`) before anything is read, deleted or written; the writer
+    holds it until :meth:`close`, until a commit marks the run complete, or until it is
+    garbage-collected (the OS releases it when the process dies).
     """
 
     def __init__(self, group: zarr.Group, layout: Layout,
-                 arrays: dict[str, zarr.Array] | None = None) -> None:
+                 arrays: dict[str, zarr.Array] | None = None,
+                 lock: RunLock | None = None) -> None:
         self.group = group
         self.layout = layout
+        self._lock = lock
         self._arrays: dict[str, zarr.Array] = arrays if arrays is not None else {
             name: group[name] for name in group.array_keys()  # type: ignore[misc]
         }
@@ -98,33 +106,79 @@ class RunWriter:
         RunExistsError
             Something exists at ``path`` and ``overwrite`` is False, or it is not a run
             (weightscope never deletes what it did not write).
+        RunLockedError
+            Another writer holds the run (checked before anything is deleted or written).
         """
         codecs = weight_compressors(compression)  # validates before touching the target
-        _check_target(path, overwrite, storage_options)
-        group = paths.open_group(path, "w", storage_options)
-        steps, weights = plan_chunks(layout.n_weights, buffer_bytes)
-        cap = steps * max(1, -(-_INITIAL_ROWS // steps))
-        arrays = _create_weight_arrays(group, layout, (steps, weights), cap, has_mask, codecs)
-        arrays[schema.ITERATION] = _create_iteration_arrays(group, len(layout.names))
-        if has_distance:
-            arrays[schema.DISTANCE] = _create_iteration_var(group, schema.DISTANCE,
-                                                            len(layout.names))
-        group.attrs.put(_initial_attrs(layout, {"compression": compression, **attrs}))
-        return cls(group, layout, arrays)  # the arrays as made: not read back
+        lock = RunLock.acquire(path)
+        local = not paths.is_url(path)  # local: built beside the path, then renamed
+        build = staging_path(path) if local else path
+        try:
+            check_target(path, overwrite, storage_options)
+            if local:
+                remove_leftovers(path)
+            group = paths.open_group(build, "w", storage_options)
+            steps, weights = plan_chunks(layout.n_weights, buffer_bytes)
+            cap = steps * max(1, -(-_INITIAL_ROWS // steps))
+            arrays = _create_weight_arrays(group, layout, (steps, weights), cap, has_mask,
+                                           codecs)
+            arrays[schema.ITERATION] = _create_iteration_arrays(group, len(layout.names))
+            if has_distance:
+                arrays[schema.DISTANCE] = _create_iteration_var(group, schema.DISTANCE,
+                                                                len(layout.names))
+            group.attrs.put(_initial_attrs(layout, {"compression": compression, **attrs}))
+            if local:
+                publish(build, path)
+                group, arrays = paths.open_group(path, "r+", storage_options), None
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            if local:
+                shutil.rmtree(build, ignore_errors=True)
+            raise
+        return cls(group, layout, arrays, lock)
 
     @classmethod
     def reopen(
         cls, path: paths.PathLike, storage_options: dict[str, Any] | None = None
     ) -> RunWriter:
-        """Open an existing run for appending (the Recorder checks it matches the model)."""
-        group = paths.open_group(path, "r+", storage_options)
-        schema.check_format_version(dict(group.attrs), f"'{path}'")
-        layout = Layout.build(
-            [str(n) for n in group[schema.PARAM][:]],
-            list(group.attrs[schema.PARAM_SHAPES].values()),
-            _stored_indices(group),
-        )
-        return cls(group, layout)
+        """Open an existing run for appending (the Recorder checks it matches the model).
+
+        Raises :class:`~weightscope.errors.RunLockedError` if another writer holds it.
+        """
+        lock = RunLock.acquire(path)
+        try:
+            group = paths.open_group(path, "r+", storage_options)
+            schema.check_format_version(dict(group.attrs), f"'{path}'")
+            layout = Layout.build(
+                [str(n) for n in group[schema.PARAM][:]],
+                list(group.attrs[schema.PARAM_SHAPES].values()),
+                _stored_indices(group),
+            )
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        return cls(group, layout, lock=lock)
+
+    def close(self) -> None:
+        """Release the run's lock (idempotent); the writer may not write afterwards."""
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_lock(self) -> None:
+        """Raise :class:`RunLockedError` unless this writer still holds the run's lock."""
+        if self._lock is not None and not self._lock.held:
+            self._lock.check()  # taken over by a newer writer of this process
+            raise RunLockedError(
+                f"this writer of '{self._lock.run}' was closed (or committed the run "
+                "complete) and released the run's lock; reopen the run to write to it.")
 
     # ------------------------------------------------------------------ state
     @property
@@ -152,6 +206,7 @@ class RunWriter:
         self, row: int, steps: np.ndarray, w: np.ndarray, mask: np.ndarray | None = None
     ) -> None:
         """Store snapshots ``w`` (shape ``(n, weights)``) taken at ``steps`` from row ``row``."""
+        self._check_lock()
         stop = row + len(steps)
         self._ensure_rows([schema.W, schema.STEP, schema.MASK], stop)
         self._write_rows(schema.W, row, w)
@@ -174,6 +229,7 @@ class RunWriter:
         lr: np.ndarray | None = None,
     ) -> None:
         """Store per-iteration values (``distance`` has shape ``(n, params)``) from ``row``."""
+        self._check_lock()
         stop = row + len(iterations)
         values = {schema.DISTANCE: distance, schema.LOSS: loss, schema.LR: lr}
         for name, value in values.items():
@@ -196,8 +252,11 @@ class RunWriter:
         self._update_attrs({schema.TOTAL_STEPS: int(total_steps), schema.COMPLETE: True})
 
     def _update_attrs(self, attrs: dict[str, Any]) -> None:
+        self._check_lock()
         if not update_local_attrs(self.group, attrs):  # local: zarr.json written here
             self.group.attrs.update(attrs)
+        if attrs.get(schema.COMPLETE) is True:
+            self.close()  # a complete run is not written to any more
 
     def _ensure_rows(self, names: list[str], stop: int) -> None:
         """Grow the named arrays (which share their first dimension) so ``stop`` rows fit.
@@ -219,36 +278,6 @@ def _chunk_writer(array: zarr.Array) -> ChunkWriter:
     """How rows of ``array`` are stored: :class:`DirectRows` where it applies (a local,
     uncompressed 1-D or 2-D array on a POSIX system), plain zarr otherwise."""
     return DirectRows.for_array(array) or ZarrRows(array)
-
-
-def _check_target(
-    path: paths.PathLike, overwrite: bool, storage_options: dict[str, Any] | None
-) -> None:
-    if not paths.exists(path, storage_options):
-        return
-    if not overwrite:
-        raise RunExistsError(
-            f"a run already exists at '{path}'; pass overwrite=True to replace it, "
-            "resume=True to continue it, or choose another path."
-        )
-    if not _is_empty_dir(path) and not _is_zarr_group(path, storage_options):
-        raise RunExistsError(
-            f"'{path}' exists and is not a weightscope run; overwrite=True only replaces runs. "
-            "Choose another path or remove it yourself."
-        )
-
-
-def _is_empty_dir(path: paths.PathLike) -> bool:
-    local = paths.local_path(path)
-    return not paths.is_url(path) and local.is_dir() and not any(local.iterdir())
-
-
-def _is_zarr_group(path: paths.PathLike, storage_options: dict[str, Any] | None) -> bool:
-    try:
-        paths.open_group(path, "r", storage_options)
-    except (RunNotFoundError, NotARunError):
-        return False
-    return True
 
 
 def _stored_indices(group: zarr.Group) -> list[np.ndarray | None]:
