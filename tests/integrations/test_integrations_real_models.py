@@ -12,10 +12,15 @@ from torch import nn
 import weightscope as ws
 from weightscope import schema
 
-hf = pytest.importorskip("transformers")
-
 STEPS, MICRO = 3, 4
 BUILD = {"gpt2": gpt2, "bert": bert}
+
+
+@pytest.fixture(scope="module")
+def hf():
+    """transformers, imported only when a test runs (collecting the suite does not import it);
+    without it these tests skip."""
+    return pytest.importorskip("transformers")
 
 
 class Wrapped(nn.Module):
@@ -84,7 +89,7 @@ def _check_selection(ds, family: str, prefix: str) -> None:
 
 
 @pytest.mark.parametrize("family", ["gpt2", "bert"])
-def test_trainer_run_equals_plain_loop(tmp_path, family):
+def test_trainer_run_equals_plain_loop(hf, tmp_path, family):
     from weightscope.integrations.transformers import WeightscopeCallback
 
     model = Wrapped(family)
@@ -105,6 +110,7 @@ def test_trainer_run_equals_plain_loop(tmp_path, family):
     _assert_same_run(got, _plain(tmp_path / "plain.zarr", plain, plain, model.seen))
 
 
+@pytest.mark.usefixtures("hf")  # the models are transformers' GPT-2 and BERT
 @pytest.mark.parametrize("family", ["gpt2", "bert"])
 def test_lightning_run_equals_plain_loop(tmp_path, family):
     pl = pytest.importorskip("lightning.pytorch")

@@ -5,73 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from testutil import tiny_model
-from torch import nn
 
 import weightscope as ws
 from weightscope.errors import ConfigError, ResumeError, RunExistsError
 
-hf = pytest.importorskip("transformers")
-from weightscope.integrations.transformers import WeightscopeCallback  # noqa: E402
 
-ACCUM, MICRO = 2, 4  # micro-batches per optimizer step, samples per micro-batch
+@pytest.fixture(scope="module")
+def kit():
+    """tests/_support/hf_kit.py, imported only when a test runs: collecting the suite does not
+    import transformers, and without it these tests skip."""
+    pytest.importorskip("transformers")
+    import hf_kit
 
-
-class Tiny(nn.Module):
-    """tiny_model() behind the interface the Trainer expects; remembers its training batches."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = tiny_model()
-        self.seen: list[tuple[torch.Tensor, torch.Tensor]] = []
-
-    def forward(self, x, labels):
-        if self.training:
-            self.seen.append((x.clone(), labels.clone()))
-        return {"loss": nn.functional.cross_entropy(self.net(x), labels)}
-
-
-def _optimizers(model):
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
-
-
-def _data():
-    gen = torch.Generator().manual_seed(7)
-    return [{"x": torch.randn(16, generator=gen), "labels": torch.randint(0, 3, (), generator=gen)}
-            for _ in range(24)]  # 3 optimizer steps per epoch
-
-
-def _trainer(tmp_path, callbacks, max_steps, save_steps=None):
-    model = Tiny()
-    args = hf.TrainingArguments(
-        output_dir=str(tmp_path / "out"), max_steps=max_steps, per_device_train_batch_size=MICRO,
-        gradient_accumulation_steps=ACCUM, logging_steps=1, max_grad_norm=0.0, seed=0,
-        save_strategy="steps" if save_steps else "no", save_steps=save_steps or 500,
-        report_to="none", disable_tqdm=True, use_cpu=True, remove_unused_columns=False)
-    trainer = hf.Trainer(model=model, args=args, train_dataset=_data(),
-                         optimizers=_optimizers(model), callbacks=callbacks)
-    trainer.remove_callback(hf.PrinterCallback)
-    return trainer
-
-
-def _plain(path, seen, every):
-    """Replay the Trainer's micro-batches in a plain loop, recorded with attach + log."""
-    model = Tiny()
-    opt, sched = _optimizers(model)
-    with ws.Recorder(path, model, every=every) as rec:
-        rec.attach(opt)
-        for i in range(0, len(seen), ACCUM):
-            total = torch.zeros(())
-            for x, y in seen[i:i + ACCUM]:
-                loss = model(x, y)["loss"] / ACCUM
-                loss.backward()
-                total = total + loss.detach()
-            opt.step()
-            rec.log(loss=total)
-            opt.zero_grad()
-            sched.step()
-    return ws.open_run(path)
+    return hf_kit
 
 
 def assert_same_run(got, want):
@@ -84,38 +30,28 @@ def assert_same_run(got, want):
     assert got.attrs["complete"] and got.attrs["total_steps"] == want.attrs["total_steps"]
 
 
-def test_train_with_accumulation_equals_plain_loop(tmp_path):
-    trainer = _trainer(tmp_path, [WeightscopeCallback(tmp_path / "hf.zarr", every=3)],
-                       max_steps=7)
+def test_train_with_accumulation_equals_plain_loop(kit, tmp_path):
+    trainer = kit.trainer(tmp_path, [kit.WeightscopeCallback(tmp_path / "hf.zarr", every=3)],
+                          max_steps=7)
     trainer.train()
-    assert len(trainer.model.seen) == 7 * ACCUM
+    assert len(trainer.model.seen) == 7 * kit.ACCUM
     got = ws.open_run(tmp_path / "hf.zarr")
     assert got.step.values.tolist() == [0, 3, 6, 7]  # one snapshot per optimizer step
     assert got.iteration.values.tolist() == list(range(1, 8))
-    assert_same_run(got, _plain(tmp_path / "plain.zarr", trainer.model.seen, every=3))
+    assert_same_run(got, kit.plain(tmp_path / "plain.zarr", trainer.model.seen, every=3))
     assert got.lr.values.tolist() == [0.05, 0.05, 0.025, 0.025, 0.0125, 0.0125, 0.00625]
 
 
-class _CrashOnce(hf.TrainerCallback):
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.at:
-            self.at = -1
-            raise RuntimeError("node lost")
-
-
-def test_crash_then_resume_from_checkpoint_continues_the_run(tmp_path):
-    ref = _trainer(tmp_path / "ref", [WeightscopeCallback(tmp_path / "ref.zarr", every=3)],
-                   max_steps=7, save_steps=2)
+def test_crash_then_resume_from_checkpoint_continues_the_run(kit, tmp_path):
+    ref = kit.trainer(tmp_path / "ref", [kit.WeightscopeCallback(tmp_path / "ref.zarr", every=3)],
+                      max_steps=7, save_steps=2)
     ref.train()
     want = ws.open_run(tmp_path / "ref.zarr")
     assert want.step.values.tolist() == [0, 2, 3, 4, 6, 7]  # + checkpoint snapshots at 2, 4, 7
 
     run = tmp_path / "run.zarr"
-    callback = WeightscopeCallback(run, every=3)
-    trainer = _trainer(tmp_path, [callback, _CrashOnce(at=5)], max_steps=7, save_steps=2)
+    callback = kit.WeightscopeCallback(run, every=3)
+    trainer = kit.trainer(tmp_path, [callback, kit.CrashOnce(at=5)], max_steps=7, save_steps=2)
     with pytest.raises(RuntimeError, match="node lost"):
         trainer.train()
     assert not callback.recorder.closed  # the Trainer has no exception event
@@ -123,38 +59,39 @@ def test_crash_then_resume_from_checkpoint_continues_the_run(tmp_path):
     assert_same_run(ws.open_run(run), want)
 
 
-def test_crashed_run_is_stored_by_abort_and_resumed_by_a_new_trainer(tmp_path):
-    ref = _trainer(tmp_path / "ref", [WeightscopeCallback(tmp_path / "ref.zarr", every=2)],
-                   max_steps=6, save_steps=3)
+def test_crashed_run_is_stored_by_abort_and_resumed_by_a_new_trainer(kit, tmp_path):
+    ref = kit.trainer(tmp_path / "ref", [kit.WeightscopeCallback(tmp_path / "ref.zarr", every=2)],
+                      max_steps=6, save_steps=3)
     ref.train()
     run = tmp_path / "run.zarr"
-    callback = WeightscopeCallback(run, every=2)
+    callback = kit.WeightscopeCallback(run, every=2)
     with pytest.raises(RuntimeError, match="node lost"):
-        _trainer(tmp_path, [callback, _CrashOnce(at=5)], max_steps=6, save_steps=3).train()
+        kit.trainer(tmp_path, [callback, kit.CrashOnce(at=5)], max_steps=6, save_steps=3).train()
     callback.recorder.abort()
     crashed = ws.open_run(run)
     assert crashed.attrs["complete"] is False and crashed.step.values.tolist() == [0, 2, 3, 4]
-    trainer = _trainer(tmp_path, [WeightscopeCallback(run, every=2, overwrite=True)],
-                       max_steps=6, save_steps=3)
+    trainer = kit.trainer(tmp_path, [kit.WeightscopeCallback(run, every=2, overwrite=True)],
+                          max_steps=6, save_steps=3)
     trainer.train(resume_from_checkpoint=True)  # the last checkpoint: step 3
     assert_same_run(ws.open_run(run), ws.open_run(tmp_path / "ref.zarr"))
 
 
-def test_errors(tmp_path):
+def test_errors(kit, tmp_path):
     with pytest.raises(ConfigError, match="decides rank= itself"):
-        WeightscopeCallback(tmp_path / "run.zarr", rank=0)
-    _trainer(tmp_path, [WeightscopeCallback(tmp_path / "run.zarr", every=2)], max_steps=2,
-             save_steps=2).train()
+        kit.WeightscopeCallback(tmp_path / "run.zarr", rank=0)
+    kit.trainer(tmp_path, [kit.WeightscopeCallback(tmp_path / "run.zarr", every=2)], max_steps=2,
+                save_steps=2).train()
     with pytest.raises(RunExistsError, match="pass overwrite=True"):
-        _trainer(tmp_path, [WeightscopeCallback(tmp_path / "run.zarr")], max_steps=2).train()
+        kit.trainer(tmp_path, [kit.WeightscopeCallback(tmp_path / "run.zarr")], max_steps=2).train()
     with pytest.raises(ResumeError, match=r"resumes from global step 2.*no run at"):
-        _trainer(tmp_path, [WeightscopeCallback(tmp_path / "other.zarr")], max_steps=4).train(
+        kit.trainer(tmp_path, [kit.WeightscopeCallback(tmp_path / "other.zarr")],
+                    max_steps=4).train(
             resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-2"))
     assert not (tmp_path / "other.zarr").exists()
 
 
 @pytest.mark.slow  # two processes importing transformers: ~25 s on 2 loaded cores
-def test_ddp_two_processes_record_once(tmp_path):
+def test_ddp_two_processes_record_once(kit, tmp_path):
     import json
     import socket
 
