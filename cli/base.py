@@ -7,15 +7,17 @@ imports the command modules, so importing any one of them alone never makes a cy
 from __future__ import annotations
 
 import functools
+import typing
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from typer.models import OptionInfo
 
-from weightscope.errors import WeightscopeError, WeightscopeWarning
+from weightscope.errors import WeightscopeError, WeightscopeWarning, option_names
 
-__all__ = ["app", "handle_errors"]
+__all__ = ["app", "command_options", "handle_errors"]
 
 app = typer.Typer(
     name="weightscope",
@@ -34,11 +36,16 @@ def _root() -> None:
 
 
 def handle_errors(func: F) -> F:
-    """Map weightscope errors to an exit code and one line on stderr; show warnings plainly."""
+    """Map weightscope errors to an exit code and one line on stderr; show warnings plainly.
+
+    While the command runs, the fixes in weightscope's messages name its options (``--keep
+    0.25``, not ``keep=0.25``: :func:`weightscope.errors.option_names`).
+    """
+    options = command_options(func)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), option_names(options):
             warnings.simplefilter("default", WeightscopeWarning)
             warnings.showwarning = _show_warning
             try:
@@ -53,6 +60,20 @@ def handle_errors(func: F) -> F:
                 raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def command_options(func: Callable[..., Any]) -> dict[str, str]:
+    """Parameter name -> long option of a typer command (``keep`` -> ``--keep``, ``fmt`` ->
+    ``--format``), read from its ``Annotated[..., typer.Option(...)]`` parameters."""
+    options = {}
+    for name, hint in typing.get_type_hints(func, include_extras=True).items():
+        for info in getattr(hint, "__metadata__", ()):
+            if isinstance(info, OptionInfo):
+                # typer takes Option("--format") as a declaration when annotated
+                decls = [info.default, *(info.param_decls or ())]
+                named = [d for d in decls if isinstance(d, str) and d.startswith("--")]
+                options[name] = named[0] if named else "--" + name.replace("_", "-")
+    return options
 
 
 def _show_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> None:

@@ -34,8 +34,10 @@ def demo(
 ) -> None:
     """Train the demo model family with the Recorder and render Figure 1 (a few minutes)."""
     import weightscope as ws
+    from weightscope.analyze._common import validate_bins
     from weightscope.experiments.demo import demo_config, run_family
 
+    validate_bins(bins)  # before minutes of training
     config = demo_config(recipe.value, **({} if steps is None else {"steps": steps}))
     specs = config.specs(out)
     with bar("training", total=len(specs) * config.steps) as advance:

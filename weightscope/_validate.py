@@ -2,8 +2,10 @@
 
 Each check returns the value as a plain Python number or raises ``error`` with a message that
 names the rule, the value received and the fix. Callers keep their own wording of the rule and
-the fix (tests pin those messages); this module owns the type logic, written once: a ``bool`` is
-never a number here, numpy integers and floats are.
+the fix (tests pin those messages), naming arguments through :func:`weightscope.errors.hint`
+and :func:`~weightscope.errors.arg` where a command line passes them (so its messages name
+its options); this module owns the type logic, written once: a ``bool`` is never a number
+here, numpy integers and floats are.
 
 Examples
 --------

@@ -14,9 +14,24 @@ Examples
 ... except ValueError as err:
 ...     print(err)
 every must be >= 1; got 0. Pass every=1 or more.
+
+A fix names an argument through :func:`hint` (``keep=0.25``) or :func:`arg` (``keep``); under
+:func:`option_names`, which the command line sets while a command runs, the same messages name
+that command's options instead (``--keep 0.25``):
+
+>>> hint("keep", 0.25), hint("scope", "param"), hint("param", None)
+('keep=0.25', "scope='param'", 'param=None')
+>>> with option_names({"keep": "--keep", "param": "--param"}):
+...     hint("keep", 0.25), arg("param"), hint("param", None), hint("every", 10)
+('--keep 0.25', '--param', 'omit --param', 'every=10')
 """
 
 from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 __all__ = [
     "AnalysisError",
@@ -39,7 +54,42 @@ __all__ = [
     "WeightscopeError",
     "WeightscopeWarning",
     "WriterError",
+    "arg",
+    "hint",
+    "option_names",
 ]
+
+#: Python argument name -> option of the command running now (set by :func:`option_names`).
+_OPTIONS: ContextVar[Mapping[str, str] | None] = ContextVar("weightscope_option_names",
+                                                            default=None)
+
+
+@contextmanager
+def option_names(options: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, :func:`hint` and :func:`arg` spell ``options``' names as options.
+
+    ``options`` maps a Python argument name to its command-line option (``{"keep":
+    "--keep"}``); a name it lacks keeps its Python spelling.
+    """
+    token = _OPTIONS.set(dict(options))
+    try:
+        yield
+    finally:
+        _OPTIONS.reset(token)
+
+
+def arg(name: str) -> str:
+    """How the interface in use names the argument ``name`` (``keep`` or ``--keep``)."""
+    return (_OPTIONS.get() or {}).get(name, name)
+
+
+def hint(name: str, value: object) -> str:
+    """How to pass ``value`` as ``name`` in a fix: ``keep=0.25`` from Python, ``--keep 0.25``
+    on the command line; ``None`` (leave the option out) reads ``omit --param`` there."""
+    option = (_OPTIONS.get() or {}).get(name)
+    if option is None:
+        return f"{name}={value!r}"
+    return f"omit {option}" if value is None else f"{option} {shlex.quote(str(value))}"
 
 
 class WeightscopeError(Exception):

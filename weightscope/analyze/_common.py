@@ -7,7 +7,7 @@ import xarray as xr
 
 from .. import schema
 from .._validate import check_fraction, check_int
-from ..errors import AnalysisError, ConfigError
+from ..errors import AnalysisError, ConfigError, arg, hint
 from ..store import reader
 
 __all__ = ["as_slice", "every", "largest_param", "param_weights", "progress", "time_blocks",
@@ -33,13 +33,17 @@ def param_names(ds: xr.Dataset) -> list[str]:
     return [str(p) for p in ds[schema.PARAM].values]
 
 
-def param_weights(ds: xr.Dataset, param: str) -> np.ndarray:
-    """Positions along ``weight`` of the recorded weights of ``param``."""
+def param_weights(ds: xr.Dataset, param: str, none: str = "all weights") -> np.ndarray:
+    """Positions along ``weight`` of the recorded weights of ``param``.
+
+    ``none`` says what the caller does without a ``param`` (for the fix of an unknown name).
+    """
     names = param_names(ds)
     if param not in names:
         raise ConfigError(
-            f"param must be one of the recorded parameters {names}; got {param!r}. "
-            "Pass one of those names (or param=None for all weights)."
+            f"{arg('param')} must be one of the recorded parameters {names}; got {param!r}. "
+            f"Pass one of those names, e.g. {hint('param', names[0])} (or "
+            f"{hint('param', None)} for {none})."
         )
     return np.flatnonzero(np.asarray(ds[schema.PARAM_ID].values) == names.index(param))
 
@@ -60,13 +64,14 @@ def as_slice(idx: np.ndarray) -> slice | np.ndarray:
 
 def validate_keep(keep: float) -> float:
     """``keep`` must be a fraction in (0, 1)."""
-    return check_fraction(keep, "keep is the fraction of weights kept for inference and must "
-                          "be in (0, 1)", fix="Pass e.g. keep=0.25.")
+    return check_fraction(keep, f"{arg('keep')} is the fraction of weights kept for inference "
+                          "and must be in (0, 1)", fix=f"Pass e.g. {hint('keep', 0.25)}.")
 
 
 def validate_bins(bins: int) -> int:
     """``bins`` must be an integer >= 1."""
-    return check_int(bins, "bins must be an integer >= 1", fix="Pass e.g. bins=20.")
+    return check_int(bins, f"{arg('bins')} must be an integer >= 1",
+                     fix=f"Pass e.g. {hint('bins', 20)}.")
 
 
 def progress(steps: np.ndarray) -> np.ndarray:

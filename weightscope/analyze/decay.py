@@ -32,7 +32,7 @@ import numpy as np
 import xarray as xr
 
 from .. import schema
-from ..errors import AnalysisError
+from ..errors import AnalysisError, hint
 from ._common import as_slice, every, largest_param, param_weights, time_blocks, validate_bins
 from ._decay_kernel import check_max_lag, decay_kernel
 
@@ -181,9 +181,10 @@ def decay_by_magnitude(
     usable = np.isfinite(delta.values) & np.isfinite(magnitude)
     if usable.sum() < bins:
         raise AnalysisError(
-            f"bins={bins} needs at least {bins} weights with a finite decay time and final "
-            f"magnitude; parameter {name!r} has {int(usable.sum())} "
-            f"({int((~usable).sum())} excluded as NaN). Pass bins<={max(1, int(usable.sum()))}."
+            f"{hint('bins', bins)} needs at least {bins} weights with a finite decay time and "
+            f"final magnitude; parameter {name!r} has {int(usable.sum())} "
+            f"({int((~usable).sum())} excluded as NaN). Pass at most "
+            f"{hint('bins', max(1, int(usable.sum())))}."
         )
     return _binned(delta[usable], magnitude[usable], bins, name, int((~usable).sum()))
 

@@ -111,7 +111,7 @@ def figure1_data(runs: Sequence[xr.Dataset], keep: float = 0.25, scope: str = "p
     big = int(np.argmax([participating_weights(ds) for ds in runs]))
     ds = runs[big]
     if param is not None:
-        param_weights(ds, param)  # validates the name before any long computation
+        param_weights(ds, param, none="the largest")  # validates before any long computation
     phase("search distance")
     family = distance_vs_weights(runs, labels) if len(runs) > 1 else None
     curve = search_distance(ds).compute()

@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from .. import schema
-from ..errors import AnalysisError, ConfigError
+from ..errors import AnalysisError, ConfigError, arg, hint
 from ._common import param_names, progress, validate_keep
 
 __all__ = ["active_sets", "thresholds"]
@@ -78,7 +78,8 @@ def active_sets(ds: xr.Dataset, keep: float = 0.25, scope: str = "param") -> xr.
     """
     keep = validate_keep(keep)
     if scope not in SCOPES:
-        raise ConfigError(f"scope must be one of {SCOPES}; got {scope!r}. Pass scope='param'.")
+        raise ConfigError(f"{arg('scope')} must be one of {SCOPES}; got {scope!r}. "
+                          f"Pass {hint('scope', 'param')}.")
     steps = np.asarray(ds[schema.STEP].values)
     if steps.size == 0:
         raise AnalysisError("the run holds no snapshot yet; record some steps first.")

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from weightscope._validate import check_int
-from weightscope.errors import ConfigError
+from weightscope.errors import ConfigError, arg, hint
 
 from .data import MNIST1D, load_mnist1d
 from .models import ARCHS, build, count_weights, model_family
@@ -106,8 +106,9 @@ class DemoConfig:
         check_int(self.every, "every must be an int >= 1", fix="Pass every=20.")
         if self.steps < 3 * self.every:
             raise ConfigError(
-                f"steps must be >= 3 * every so that decay times have >= 3 snapshots; got "
-                f"steps={self.steps}, every={self.every}. Pass more steps or a smaller every."
+                f"{arg('steps')} must be >= 3 * every so that decay times have >= 3 snapshots; "
+                f"got {hint('steps', self.steps)}, {hint('every', self.every)}. Pass more steps "
+                f"(e.g. {hint('steps', 3 * self.every)}) or a smaller every."
             )
         self.widths  # noqa: B018 -- validates n_models
         if self.threads is not None:
