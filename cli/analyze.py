@@ -75,8 +75,12 @@ def analyze(
 
 def analyze_runs(runs: list[str], labels: list[str] | None = None,
                  storage_options: dict[str, Any] | None = None, **kwargs: Any) -> Figure1Data:
-    """Open ``runs`` and compute Figure 1 with a progress display."""
+    """Open ``runs`` and compute Figure 1 with a progress display.
+
+    A run too short for decay times gets the left and middle panels (``decay_missing`` says
+    why; :func:`~weightscope_cli.outputs.print_summary` prints it as a warning).
+    """
     with phases("opening runs") as phase:
         datasets = [open_run(r, storage_options=storage_options) for r in runs]
         return figure1_data(datasets, labels=labels or run_labels(runs), on_phase=phase,
-                            **kwargs)
+                            require_decay=False, **kwargs)

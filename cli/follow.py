@@ -4,8 +4,9 @@ A run being written is always a valid store (its committed prefix), so following
 reopen the runs every ``interval`` seconds and, when a run committed new snapshots or
 iterations, recompute Figure 1 and replace ``figure1.<format>`` and ``summary.json``
 atomically (written aside, then renamed: a viewer never sees half a file). Nothing is
-rendered while nothing changed, nor while a run has fewer snapshots than Figure 1 needs (the
-loop waits for them). It stops after rendering runs that are all complete, or at Ctrl-C
+rendered while nothing changed, nor while a run being recorded has fewer snapshots than
+Figure 1 needs (the loop waits for them; a complete run that short is drawn without its decay
+panel, as without ``--follow``). It stops after rendering runs that are all complete, or at Ctrl-C
 after a final render of what is stored then. A path where no run exists yet is an error, as
 without ``--follow``: start following once the Recorder has been created.
 
@@ -113,13 +114,13 @@ def _render(datasets: list[xr.Dataset], labels: list[str], out: Path, fmt: str,
     complete = all(bool(ds.attrs.get(schema.COMPLETE)) for ds in datasets)
     short = [(lab, ds.sizes[schema.STEP]) for lab, ds in zip(labels, datasets)
              if ds.sizes[schema.STEP] < MIN_SNAPSHOTS]
-    if short and not complete:  # a complete short run is an error: figure1_data says so
+    if short and not complete:  # a complete short run is drawn without its decay panel
         lab, n = short[0]
         echo(f"waiting: run {lab!r} has {n} snapshot(s), Figure 1 needs {MIN_SNAPSHOTS}")
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IncompleteRunWarning)  # following: expected
-        data = figure1_data(datasets, labels=labels, **analysis)
+        data = figure1_data(datasets, labels=labels, require_decay=False, **analysis)
     fig_path = _write_atomically(data, out, fmt)
     ds = datasets[labels.index(data.primary)]
     status = "complete" if complete else "recording"

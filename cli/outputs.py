@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -51,7 +52,8 @@ def write_outputs(data: Figure1Data, out: Path, fmt: str,
 
 
 def print_summary(s: dict[str, Any], paths: list[Path]) -> None:
-    """A short table of the trends behind each panel."""
+    """A short table of the trends behind each panel (and a warning line on stderr when the
+    decay panel is missing: the run is too short)."""
     sets, dec, dist = s["active_sets"], s["decay"], s["distance"]
     table = Table(title=f"Figure 1 of {s['primary']}", title_justify="left")
     table.add_column("panel")
@@ -66,6 +68,24 @@ def print_summary(s: dict[str, Any], paths: list[Path]) -> None:
     if fam:
         table.add_row("middle", "Spearman(total distance, weights added)",
                       f"{fam['spearman_total_vs_added']:+.2f}")
+    _decay_rows(table, dec)
+    excluded = sets["excluded_nan"]
+    if excluded:
+        table.add_row("all", "weights excluded (NaN/Inf)", str(excluded))
+    console = Console()
+    console.print(table)
+    if dec.get("note") and not dec.get("missing"):
+        console.print(f"note: {dec['note']}")
+    for p in paths:
+        console.print(f"wrote {p}")
+
+
+def _decay_rows(table: Table, dec: dict[str, Any]) -> None:
+    """The right panel's rows; a run too short for it gets a warning line on stderr."""
+    if dec.get("missing"):
+        typer.echo(f"warning: no decay panel: {dec['missing']}", err=True)
+        table.add_row("right", "decay time Δ", "missing (run too short)")
+        return
     rho = dec["spearman_median_vs_magnitude"]
     table.add_row("right", f"Spearman(median Δ, final |w|) over {dec['bins']} bins of "
                   f"{dec['param']}", "n/a" if rho is None else f"{rho:+.2f}")
@@ -74,12 +94,3 @@ def print_summary(s: dict[str, Any], paths: list[Path]) -> None:
         table.add_row("right", f"censored (Δ ≥ cap {dec['cap']:.2g}): weights per bin, medians",
                       f"{min(frac):.0%}-{max(frac):.0%}, {sum(dec['censored_median'])} of "
                       f"{dec['bins']}")
-    excluded = sets["excluded_nan"]
-    if excluded:
-        table.add_row("all", "weights excluded (NaN/Inf)", str(excluded))
-    console = Console()
-    console.print(table)
-    if dec.get("note"):
-        console.print(f"note: {dec['note']}")
-    for p in paths:
-        console.print(f"wrote {p}")

@@ -68,7 +68,6 @@ BAD = [
     (["full"], ["--bins", "0"], "bins must be an integer >= 1; got 0"),
     (["full"], ["--param", "nope"], r"param must be one of the recorded parameters \['1.weight'"),
     (["full", "other"], [], "must share one architecture"),
-    (["short"], [], "has 3 snapshot.*needs at least 4"),
 ]
 
 
@@ -86,6 +85,18 @@ def test_bad_input_exits_2_with_one_line(runs, tmp_path, names, opts, message):
     assert "Traceback" not in res.output
     assert {p: _digest(p) for p in before} == before
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_short_run_gets_left_and_middle_panels_and_a_warning(runs, tmp_path):
+    res = runner.invoke(app, ["analyze", str(runs["short"]), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.splitlines() == [
+        "warning: no decay panel: run 'short' has 3 uniformly spaced snapshot(s); the decay "
+        "time Δ needs at least 4. Train longer or record with a smaller every=."]
+    assert (tmp_path / "o" / "figure1.png").stat().st_size > 1000
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["decay"]["param"] is None and "needs at least 4" in s["decay"]["missing"]
+    assert "missing (run too short)" in res.stdout and "Spearman" not in res.stdout
 
 
 def test_incomplete_run_is_analyzed_with_a_warning(tmp_path):

@@ -151,3 +151,16 @@ def test_info_shows_the_progress_of_a_live_run(tmp_path):
     assert re.search(r"4 snapshots, last step 7, last write \d+ s ago", line), line
     done = runner.invoke(app, ["info", str(tmp_path / "run.zarr")])
     assert "last write" not in done.stdout
+
+
+def test_follow_draws_a_complete_short_run_without_its_decay_panel(tmp_path):
+    from weightscope.testing import random_walks, write_run
+
+    path = write_run(tmp_path / "short.zarr", random_walks(3, 16))
+    lines: list[str] = []
+    data = follow([str(path)], tmp_path / "out", "svg", interval=0.5, echo=lines.append,
+                  sleep=lambda s: None, bins=4)
+    assert data is not None and data.decay is None and "needs at least 4" in data.decay_missing
+    assert len(lines) == 1 and "(3 snapshots, complete)" in lines[0]
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert s["decay"]["missing"] == data.decay_missing
