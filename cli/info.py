@@ -1,17 +1,28 @@
-"""``weightscope info RUN``: what a run holds, and how far a run being recorded has come.
+r"""``weightscope info RUN``: what a run holds, and how far a run being recorded has come.
 
 For a run that is not complete a ``recording`` line gives its committed snapshots, last
 snapshot step, optimizer steps and the time since its last write (a crashed run's last write
 grows old; a live one's stays within the Recorder's ``flush_seconds``).
+
+A parameter reached under several names (tied weights) is listed as ``name (= alias, ...)``.
+Text read from the run (names, attributes) is shown inert: control characters as their
+escape (``\x1b``) and rich markup as written, never interpreted.
+
+Examples
+--------
+>>> print(inert("fc[bold]\x1b[31m"))
+fc\[bold]\x1b[31m
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from weightscope import schema
@@ -50,7 +61,7 @@ def _progress(ds: Any, run: str, options: dict[str, Any] | None) -> str:
 def _overview(ds: Any, run: str, options: dict[str, Any] | None = None) -> Table:
     attrs = ds.attrs
     steps = ds.step.values
-    table = Table(title=f"run {run}", show_header=False, title_justify="left")
+    table = Table(title=f"run {inert(run)}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     status = "yes" if attrs.get(schema.COMPLETE) else "no (still recording, or crashed)"
@@ -67,25 +78,37 @@ def _overview(ds: Any, run: str, options: dict[str, Any] | None = None) -> Table
     table.add_row("recorded", ", ".join(v for v in (schema.DISTANCE, schema.LOSS, schema.LR,
                                                      schema.MASK) if v in ds) or "weights only")
     if attrs.get(schema.NONFINITE):
-        table.add_row("non-finite values", str(attrs[schema.NONFINITE]))
+        table.add_row("non-finite values", inert(attrs[schema.NONFINITE]))
     if attrs.get(schema.SPARSE):
-        table.add_row("sparse", str(attrs[schema.SPARSE]))
-    table.add_row("created", str(attrs.get(schema.CREATED)))
+        table.add_row("sparse", inert(attrs[schema.SPARSE]))
+    table.add_row("created", inert(attrs.get(schema.CREATED)))
     versions = attrs.get(schema.VERSIONS, {})
-    table.add_row("with", ", ".join(f"{k} {v}" for k, v in versions.items()))
+    table.add_row("with", inert(", ".join(f"{k} {v}" for k, v in versions.items())))
     return table
 
 
 def _param_table(ds: Any) -> Table:
     counts = np.bincount(ds.param_id.values, minlength=ds.sizes[schema.PARAM])
     shapes = ds.attrs.get(schema.PARAM_SHAPES, {})
+    aliases = ds.attrs.get(schema.ALIASES) or {}
     table = Table(title="parameters", title_justify="left")
     for col in ("name", "shape", "recorded", "elements"):
         table.add_column(col, justify="left" if col == "name" else "right")
     for name, count, numel in zip(ds.param.values, counts, ds.numel.values):
-        table.add_row(str(name), str(tuple(shapes.get(str(name), ()))), f"{count:,}",
+        name = str(name)
+        others = aliases.get(name) or []
+        shown = f"{name} (= {', '.join(map(str, others))})" if others else name
+        table.add_row(inert(shown), inert(tuple(shapes.get(name, ()))), f"{count:,}",
                       f"{int(numel):,}")
     return table
+
+
+def inert(value: object) -> str:
+    """``str(value)`` shown as is by rich: control characters as their escape, markup
+    escaped."""
+    text = "".join(repr(c)[1:-1] if unicodedata.category(c).startswith("C") else c
+                   for c in str(value))
+    return escape(text)
 
 
 def _human(n: float) -> str:

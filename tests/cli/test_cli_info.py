@@ -53,3 +53,33 @@ def test_info_bad_input(tmp_path):
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and msg in lines[0] and lines[0].startswith("error: ")
         assert "Traceback" not in res.output
+
+
+def test_info_lists_aliases_of_tied_parameters(tmp_path):
+    class Tied(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = torch.nn.Embedding(8, 4)
+            self.fc = torch.nn.Linear(4, 4)
+            self.head = torch.nn.Linear(4, 8, bias=False)
+            self.head.weight = self.emb.weight
+
+    model = Tied()
+    with ws.Recorder(tmp_path / "tied.zarr", model, every=1,
+                     params=["emb.weight", "fc.weight"]) as rec:
+        rec.step()
+    res = runner.invoke(app, ["info", str(tmp_path / "tied.zarr")])
+    assert res.exit_code == 0, res.output
+    assert "emb.weight (= head.weight)" in res.stdout
+    assert "fc.weight " in res.stdout and "fc.weight (=" not in res.stdout
+
+
+def test_info_shows_names_inert(tmp_path):
+    from weightscope.testing import random_walks, write_run
+
+    name = "fc\x1b[31m[bold]x"
+    path = write_run(tmp_path / "odd.zarr", random_walks(4, 8), params={name: 8})
+    res = runner.invoke(app, ["info", str(path)], color=True)
+    assert res.exit_code == 0, res.output
+    assert "\x1b[31m" not in res.stdout  # the name's escape code is not sent to the terminal
+    assert "fc\\x1b[31m[bold]x" in res.stdout  # shown as written, markup not interpreted
