@@ -2,10 +2,10 @@
 
 * ``tests/_support`` holds helper modules and subprocess workers, not tests: they are not
   collected (they hold no doctests; the tests that use them import them).
-* Modules whose import pulls a heavy optional framework (:data:`LAZY_DOCTESTS`) keep their
+* Modules whose import pulls a heavy optional dependency (:data:`LAZY_DOCTESTS`) keep their
   doctests, but these are found in the source (``ast``) at collection and the module is
-  imported only when one of them runs: collecting the suite does not import Lightning or
-  transformers. Item names are those of pytest's own doctest items
+  imported only when one of them runs: collecting the suite does not import Lightning,
+  transformers or numba. Item names are those of pytest's own doctest items
   (``path::module.Class.method``); a missing framework skips them.
 """
 
@@ -30,6 +30,7 @@ LAZY_DOCTESTS = frozenset({
     "weightscope/integrations/__init__.py",  # pytest's dir() of it would import both
     "weightscope/integrations/lightning.py",
     "weightscope/integrations/transformers.py",
+    "weightscope/sparse/topk/_band_kernels.py",  # imports numba
 })
 
 
