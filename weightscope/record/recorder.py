@@ -43,6 +43,7 @@ from .distributed import (
     resolve_rank,
 )
 from .iterations import IterationBuffer
+from .misuse import check_still_dense, dense_params, double_step_error
 from .opening import open_writer, run_attrs
 from .pipeline import Pipeline
 from .protocols import DistanceMeter, SnapshotSink, SnapshotSource
@@ -119,6 +120,7 @@ class Recorder:
         self._selected = select_params(model, params, exclude)  # same errors on every rank
         self.plan = plan_params(model, params, exclude)
         self._closed, self._hook = False, None
+        self._watched = dense_params(self._selected)  # checked at the first step, then None
         self._step = 0 if isinstance(self.config.resume, bool) else self.config.resume
         sharded = is_sharded(self._selected)  # FSDP2: every rank gathers, rank 0 writes
         self._inert = not self.active and not sharded
@@ -173,12 +175,18 @@ class Recorder:
         return self._closed
 
     def attach(self, optimizer: torch.optim.Optimizer) -> Recorder:
-        """Record after every ``optimizer.step()`` (also reads its learning rate)."""
+        """Record after every ``optimizer.step()`` (also reads its learning rate).
+
+        The Recorder follows one optimizer: attaching again (the same or another one)
+        replaces the previous hook. Once attached, :meth:`step` raises
+        :class:`~weightscope.errors.ConfigError` (it would count each step twice); pass the
+        loss with :meth:`log`.
+        """
         self._check_open()
         if self._hook is not None:
             self._hook.remove()
         self._hook = optimizer.register_step_post_hook(
-            lambda opt, args, kwargs: self.step(lr=_read_lr(opt)))
+            lambda opt, args, kwargs: self._record(lr=_read_lr(opt)))
         return self
 
     def step(self, loss: float | torch.Tensor | None = None, lr: float | None = None) -> None:
@@ -190,25 +198,17 @@ class Recorder:
             The step's training loss (a tensor stays on its device; no sync).
         lr : float, optional
             The step's learning rate (read from the optimizer when attached).
+
+        Raises
+        ------
+        ConfigError
+            The Recorder is attached to an optimizer (:meth:`attach` records every step
+            already), or the model was sparsified after the Recorder was created (checked at
+            the first step).
         """
-        self._check_open()
-        if self._inert:
-            self._step += 1
-            return
-        self._pipeline.check()
-        if self._iters.handoff_due:
-            self._handoff_iterations()
-        sources = self._capture.sources()  # checks shapes
-        self._step += 1
-        k = self._iters.add()
-        if self._distance is not None:
-            self._distance.update(self._iters.distance[k], sources)
-        if loss is not None:
-            self._iters.log_loss(loss)
-        if lr is not None:
-            self._iters.lr[k] = float(lr)
-        if self._step % self.config.every == 0:
-            self._snapshot(sources)
+        if self._hook is not None:
+            raise double_step_error(self.path, self._step)
+        self._record(loss, lr)
 
     def log(self, loss: float | torch.Tensor) -> None:
         """Attach ``loss`` to the most recent optimizer step (handy with :meth:`attach`)."""
@@ -283,6 +283,31 @@ class Recorder:
         if self._closed:
             raise ConfigError(f"this Recorder of '{self.path}' is closed; create a new one "
                               "(resume=True continues the run).")
+
+    def _record(self, loss: float | torch.Tensor | None = None,
+                lr: float | None = None) -> None:
+        """Record one optimizer step (:meth:`step`, or the hook of :meth:`attach`)."""
+        self._check_open()
+        if self._watched is not None:
+            check_still_dense(self._watched, self.path)
+            self._watched = None
+        if self._inert:
+            self._step += 1
+            return
+        self._pipeline.check()
+        if self._iters.handoff_due:
+            self._handoff_iterations()
+        sources = self._capture.sources()  # checks shapes
+        self._step += 1
+        k = self._iters.add()
+        if self._distance is not None:
+            self._distance.update(self._iters.distance[k], sources)
+        if loss is not None:
+            self._iters.log_loss(loss)
+        if lr is not None:
+            self._iters.lr[k] = float(lr)
+        if self._step % self.config.every == 0:
+            self._snapshot(sources)
 
     def _new_pipeline(self, writer: RunWriter | None, point: ResumePoint,
                       nonfinite: int) -> SnapshotSink:
