@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from weightscope._validate import check_int
+from weightscope.config import RecorderConfig
 from weightscope.errors import ConfigError, arg, hint
 
 from .data import MNIST1D, load_mnist1d
@@ -103,7 +104,7 @@ class DemoConfig:
             raise ConfigError(f"recipe must be one of {RECIPES}; got {self.recipe!r}. "
                               "Pass recipe='adamw' or recipe='sgd'.")
         self.train_config  # noqa: B018 -- validates steps, batch_size and seed
-        check_int(self.every, "every must be an int >= 1", fix="Pass every=20.")
+        RecorderConfig(every=self.every)  # the Recorder's one rule of every
         if self.steps < 3 * self.every:
             raise ConfigError(
                 f"{arg('steps')} must be >= 3 * every so that decay times have >= 3 snapshots; "

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from weightscope._validate import check_int
-from weightscope.errors import ConfigError, NotARunError, RunNotFoundError
+from weightscope.errors import ConfigError, NotARunError, RunNotFoundError, hint
 from weightscope.store.sweep_results import SweepStore, writer_lock
 
 from .sparse_config import RunConfig
@@ -111,7 +111,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], seeds: int = 3, workers
         ``seeds`` or ``workers`` < 1, or ``out`` holds another sweep or other settings.
     """
     for name, value in (("seeds", seeds), ("workers", workers)):
-        check_int(value, f"{name} must be an int >= 1", fix=f"Pass e.g. --{name} 2.")
+        check_int(value, f"{name} must be an int >= 1", fix=f"Pass e.g. {hint(name, 2)}.")
     if os.path.exists(out) and not os.path.isdir(out):
         raise ConfigError(f"--out must be a directory; '{os.fspath(out)}' is a file. Pass a new "
                           "or existing sweep directory.")

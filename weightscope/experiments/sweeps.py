@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from weightscope._validate import check_int
-from weightscope.errors import ConfigError
+from weightscope.errors import ConfigError, hint
 
 from .sparse_config import RunConfig
 
@@ -130,7 +130,7 @@ def get_sweep(name: str, steps: int | None = None, **overrides: Any) -> Sweep:
     if name not in SWEEPS:
         raise ConfigError(f"unknown sweep {name!r}; choose one of {', '.join(SWEEPS)}.")
     if steps is not None:
-        check_int(steps, "steps must be an int >= 1", fix="Pass e.g. --steps 20.")
+        check_int(steps, "steps must be an int >= 1", fix=f"Pass e.g. {hint('steps', 20)}.")
     bad = sorted(set(overrides) - set(OVERRIDABLE))
     if bad:
         raise ConfigError(f"sweep overrides may only set {OVERRIDABLE}; got {bad}.")

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from weightscope._validate import check_int, check_real
-from weightscope.errors import ConfigError
+from weightscope.errors import ConfigError, hint
 
 from .data import MNIST1D
 
@@ -268,9 +268,9 @@ def _check_float(name: str, value: object, low: float, high: float | None = None
     bounds = f"{'(' if low_open else '['}{low}, {'inf' if high is None else high})"
     check_real(value, f"{name} must be a finite number in {bounds}", low=low,
                high=math.inf if high is None else high, low_open=low_open, high_open=True,
-               fix=f"Pass e.g. {name}={PRESETS['adamw'].get(name, 0.9)}.")
+               fix=f"Pass e.g. {hint(name, PRESETS['adamw'].get(name, 0.9))}.")
 
 
 def _check_int(name: str, value: object, low: int) -> None:
     check_int(value, f"{name} must be an int >= {low}", minimum=low,
-              fix=f"Pass e.g. {name}={max(low, 1)}.")
+              fix=f"Pass e.g. {hint(name, max(low, 1))}.")
