@@ -100,10 +100,15 @@ def test_inactive_rank_never_touches_the_path(tmp_path):
     opt = sgd(model)
     rec.attach(opt)
     train(model, 3, optimizer=opt, after_step=lambda s, loss, o: rec.log(loss=loss))
-    rec.step(loss=1.0)
+    with pytest.raises(ConfigError, match="not both"):  # attached: rec.step() would count twice
+        rec.step(loss=1.0)
     rec.checkpoint()
     rec.close()
-    assert rec.closed and rec.step_count == 8 and not path.exists()  # 4 + 3 attached + 1
+    assert rec.closed and rec.step_count == 7 and not path.exists()  # 4 + 3 attached
+    manual = ws.Recorder(path, model, every=2, rank=3)  # an inactive rank stepping by hand
+    manual.step(loss=1.0)
+    manual.close()
+    assert manual.step_count == 1 and not path.exists()
     with pytest.raises(ConfigError, match="is closed"):
         rec.step()
     with pytest.raises(ConfigError, match=r"rank must be None \(auto-detect\) or an int >= 0; "
