@@ -188,7 +188,7 @@ def test_short_writes_are_completed_at_the_position_and_at_an_offset(
     monkeypatch.setattr(direct_module.os, "pwritev",
                         lambda fd, g, off: pwritev(fd, [g[0][:3]], off))
     new = tmp_path / "new"
-    direct_module._write_buffered(new, parts)
+    direct_module._write_buffered(new, parts, 400, None)
     np.testing.assert_array_equal(np.fromfile(new, np.int64), np.arange(50))
     old = tmp_path / "old"
     old.write_bytes(b"\0" * 16 + b"\1" * 400 + b"\2" * 8)

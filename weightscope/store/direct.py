@@ -105,6 +105,8 @@ class DirectRows:
         self.chunks = (array.chunks[0], array.chunks[1] if array.ndim == 2 else 1)
         fill = np.asarray(array.metadata.fill_value, dtype=array.dtype)
         self._fill_row = np.full(self.chunks[1], fill, dtype=array.dtype)
+        #: Fill-value rows are all zero bytes: left as a hole of the file (no disk blocks).
+        self._zero_fill = not self._fill_row[:1].tobytes().strip(b"\0")
         self._zarr = ZarrRows(array)
         #: Whether chunks end with zarr's crc32c checksum of their bytes.
         self.checksum = isinstance(array.metadata.codecs[-1], Crc32cCodec)
@@ -146,7 +148,9 @@ class DirectRows:
         """Store rows that :meth:`covers` as new chunk files.
 
         The chunks of the last chunk row are completed with fill-value rows: what zarr
-        writes into a new chunk row (the rows after ``values`` hold no data yet).
+        writes into a new chunk row (the rows after ``values`` hold no data yet); when the
+        fill value's bytes are zeros (``w`` of a new run), those rows are a hole of the file,
+        which reads as zeros and takes no disk space until written.
         """
         steps = self.chunks[0]
         values = self._rows(values)
@@ -156,10 +160,8 @@ class DirectRows:
             folder = self.root / self._key(row // steps + i, 0).rpartition("/")[0]
             folder.mkdir(parents=True, exist_ok=True)
             for j, parts in enumerate(self._pieces(block)):
-                parts += [self._fill_row] * (steps - len(block))
-                if self.checksum:
-                    parts.append(files.crc32c_trailer(parts))
-                jobs.append((self._put, self.root / self._key(row // steps + i, j), parts))
+                jobs.append((self._put, self.root / self._key(row // steps + i, j),
+                             *self._padded(parts, steps - len(block))))
         _run(jobs)
 
     def write_into(self, row: int, values: np.ndarray) -> None:
@@ -168,16 +170,16 @@ class DirectRows:
         values = self._rows(values)
         offset = (row % steps) * width * values.itemsize
         if self.checksum:
-            after = [self._fill_row] * (steps - row % steps - len(values))
-            _run([(self._rewrite, self.root / self._key(row // steps, j), parts + after, offset)
+            after = steps - row % steps - len(values)
+            _run([(self._rewrite, self.root / self._key(row // steps, j), parts, offset, after)
                   for j, parts in enumerate(self._pieces(values))])
             return
         _run([(_put_into, self.root / self._key(row // steps, j), parts, offset)
               for j, parts in enumerate(self._pieces(values))])
 
-    def _rewrite(self, path: Path, parts: list[np.ndarray], offset: int) -> None:
-        """Replace the checksummed chunk ``path`` by its first ``offset`` bytes, ``parts``
-        and a new checksum."""
+    def _rewrite(self, path: Path, parts: list[np.ndarray], offset: int, after: int) -> None:
+        """Replace the checksummed chunk ``path`` by its first ``offset`` bytes, ``parts``,
+        ``after`` fill rows and a new checksum."""
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         try:
             head = np.frombuffer(os.pread(fd, offset, 0), dtype=np.uint8)
@@ -185,8 +187,13 @@ class DirectRows:
             os.close(fd)
         if len(head) != offset:
             raise OSError(errno.EIO, f"chunk file {path} is shorter than its stored rows")
-        parts = [head, *parts]
-        self._put(path, [*parts, files.crc32c_trailer(parts)])
+        self._put(path, *self._padded([head, *parts], after))
+
+    def _padded(self, parts: list[np.ndarray], rows: int) -> tuple[list[np.ndarray], int]:
+        """``parts`` followed by ``rows`` fill rows: ``(parts, bytes of hole after them)``."""
+        if self._zero_fill:
+            return parts, rows * self.chunks[1] * self._fill_row.itemsize
+        return parts + [self._fill_row] * rows, 0
 
     @property
     def _width(self) -> int:
@@ -210,32 +217,45 @@ class DirectRows:
     def _key(self, i: int, j: int) -> str:
         return self.array.metadata.encode_chunk_key((i, j) if self.array.ndim == 2 else (i,))
 
-    def _put(self, path: Path, parts: list[np.ndarray]) -> None:
-        """Write ``parts`` to a temporary file next to ``path``, then rename it over ``path``."""
+    def _put(self, path: Path, parts: list[np.ndarray], hole: int = 0) -> None:
+        """Write ``parts`` and ``hole`` zero bytes (and the checksum of the array's chunks) to
+        a temporary file next to ``path``, then rename it over ``path``."""
         tmp = files.partial_name(path)
+        end = sum(p.nbytes for p in parts) + hole
+        trailer = files.crc32c_trailer(parts, hole) if self.checksum else None
         try:
             if self.unbuffered:
                 try:
-                    _write_unbuffered(tmp, parts)
+                    _write_unbuffered(tmp, parts, end, trailer)
                 except OSError as err:
                     if err.errno != errno.EINVAL:
                         raise
                     self.unbuffered = False  # this file system refuses O_DIRECT: page cache
             if not self.unbuffered:
-                _write_buffered(tmp, parts)
+                _write_buffered(tmp, parts, end, trailer)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         os.replace(tmp, path)
 
 
-def _write_buffered(path: Path, parts: list[np.ndarray]) -> None:
-    """Write ``parts`` to a new file ``path`` with ``writev`` (through the page cache)."""
+def _write_buffered(path: Path, parts: list[np.ndarray], end: int,
+                    trailer: np.ndarray | None) -> None:
+    """Write ``parts`` to a new file ``path`` with ``writev`` (through the page cache), then
+    a hole up to byte ``end`` and ``trailer``."""
     fd = files.open_new(path)
     try:
         _write_parts(fd, parts)
+        _end_file(fd, end, trailer)
     finally:
         os.close(fd)
+
+
+def _end_file(fd: int, end: int, trailer: np.ndarray | None) -> None:
+    """Cut or extend (with a hole) the file to ``end`` bytes, then append ``trailer``."""
+    os.ftruncate(fd, end)
+    if trailer is not None:
+        _write_parts(fd, [trailer], end)
 
 
 def _write_parts(fd: int, parts: list[np.ndarray], offset: int | None = None) -> None:
@@ -254,22 +274,19 @@ def _write_parts(fd: int, parts: list[np.ndarray], offset: int | None = None) ->
             offset += total
 
 
-def _write_unbuffered(path: Path, parts: list[np.ndarray]) -> None:
-    """Write ``parts`` to a new file ``path`` with ``O_DIRECT`` (raises EINVAL where refused).
+def _write_unbuffered(path: Path, parts: list[np.ndarray], end: int,
+                      trailer: np.ndarray | None) -> None:
+    """Write ``parts`` to a new file ``path`` with ``O_DIRECT`` (raises EINVAL where refused),
+    then a hole up to byte ``end`` and ``trailer`` (through the page cache).
 
-    One part of page-aligned memory in whole blocks (a chunk of the Recorder's slot rows),
-    maybe followed by a short tail (a checksum), is written as it is, the tail through the
-    page cache; other parts are gathered into this thread's page-aligned staging buffer and
-    written in whole :data:`ALIGN` blocks, and the file is then cut to its exact size.
+    One part of page-aligned memory in whole blocks (a chunk of the Recorder's slot rows) is
+    written as it is; other parts are gathered into this thread's page-aligned staging buffer
+    and written in whole :data:`ALIGN` blocks, and the file is then cut to its exact size.
     """
     nbytes = sum(p.nbytes for p in parts)
+    size = -(-nbytes // ALIGN) * ALIGN
     data = parts[0].reshape(-1).view(np.uint8)
-    tail = parts[1] if len(parts) == 2 and parts[1].nbytes < ALIGN else None
-    if (len(parts) == 1 or tail is not None) and data.ctypes.data % ALIGN == 0 == (
-            data.nbytes % ALIGN):
-        size = data.nbytes
-    else:
-        size, tail = -(-nbytes // ALIGN) * ALIGN, None
+    if not (len(parts) == 1 and data.ctypes.data % ALIGN == 0 and nbytes == size):
         data = _staging(size)
         np.concatenate([p.reshape(-1).view(np.uint8) for p in parts], out=data[:nbytes])
     fd = files.open_new(path, _O_DIRECT)
@@ -277,11 +294,11 @@ def _write_unbuffered(path: Path, parts: list[np.ndarray]) -> None:
         view, done = memoryview(data)[:size], 0
         while done < size:  # a short write leaves an unaligned rest: EINVAL, page cache
             done += os.write(fd, view[done:])
-        if tail is not None:
+        if size != nbytes:
+            os.ftruncate(fd, nbytes)  # the staging buffer's bytes past the data: gone
+        if trailer is not None:  # 4 bytes: not a whole block
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_DIRECT)
-            _write_parts(fd, [tail.reshape(-1).view(np.uint8)], size)
-        elif size != nbytes:
-            os.ftruncate(fd, nbytes)
+        _end_file(fd, end, trailer)
     finally:
         os.close(fd)
 

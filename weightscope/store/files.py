@@ -31,6 +31,7 @@ __all__ = ["CRC_BYTES", "crc32c_trailer", "is_regular_file", "open_new", "partia
 
 #: Bytes zarr's crc32c codec appends to a chunk.
 CRC_BYTES = 4
+_ZEROS = np.zeros(2**20, dtype=np.uint8)
 _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 
 
@@ -69,12 +70,14 @@ def replace_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def crc32c_trailer(parts: Sequence[np.ndarray]) -> np.ndarray:
-    """The 4 bytes zarr's ``crc32c`` codec appends to the bytes of ``parts`` (in order):
-    the little-endian CRC-32C of their concatenation."""
+def crc32c_trailer(parts: Sequence[np.ndarray], zeros: int = 0) -> np.ndarray:
+    """The 4 bytes zarr's ``crc32c`` codec appends to the bytes of ``parts`` (in order)
+    followed by ``zeros`` zero bytes: the little-endian CRC-32C of their concatenation."""
     crc = 0
     for part in parts:
         crc = google_crc32c.extend(crc, np.ascontiguousarray(part).reshape(-1).view(np.uint8))
+    for lo in range(0, zeros, len(_ZEROS)):
+        crc = google_crc32c.extend(crc, _ZEROS[: min(len(_ZEROS), zeros - lo)])
     return np.array([crc], dtype="<u4").view(np.uint8)
 
 

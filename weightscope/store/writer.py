@@ -299,7 +299,10 @@ def _create_weight_arrays(group: zarr.Group, layout: Layout, chunks: tuple[int, 
     n = layout.n_weights
     steps, weights = chunks
     arrays = {schema.W: _create(
-        group, schema.W, shape=(cap, n), chunks=chunks, dtype="float32", fill_value=np.nan,
+        # fill 0: a partly filled chunk row's rows to come are a hole of its files (no disk
+        # space); they lie past the committed length, and a missing chunk is damage, so the
+        # fill value is never read as data
+        group, schema.W, shape=(cap, n), chunks=chunks, dtype="float32", fill_value=0.0,
         compressors=with_checksum(codecs), dimension_names=(schema.STEP, schema.WEIGHT))}
     if has_mask:
         arrays[schema.MASK] = _create(
