@@ -45,14 +45,17 @@ def _train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor) -
 # ------------------------------------------------------------------------- selection
 def test_default_selection_excludes_input_dims_not_multiple_of_16_and_grouped_convs() -> None:
     net = Net()
-    sp = sparsify(net, 0.5)
+    with pytest.warns(ExcludedLayerWarning, match=r"'dw' stays dense: .*'stem' stays dense: "
+                      r"input dimension 3 is not divisible by 16"):
+        sp = sparsify(net, 0.5)  # one summary warning names every layer the rule left dense
     assert sp.layers == ["conv", "fc", "head"]
     assert not hasattr(net.dw, "weight_mask") and not hasattr(net.stem, "weight_mask")
     assert not hasattr(net.emb, "weight_mask")
 
 
 def test_exclude_names_extend_and_predicate_replaces_the_default_rules() -> None:
-    assert sparsify(Net(), 0.5, exclude=["fc"]).layers == ["conv", "head"]
+    with pytest.warns(ExcludedLayerWarning, match="'stem' stays dense"):  # names extend the rule
+        assert sparsify(Net(), 0.5, exclude=["fc"]).layers == ["conv", "head"]
     everything = sparsify(Net(), 0.5, exclude=lambda name, module: False)
     assert everything.layers == ["conv", "dw", "stem", "fc", "head"]
     composed = sparsify(Net(), 0.5, exclude=lambda n, m: default_exclude(n, m) or n == "conv")

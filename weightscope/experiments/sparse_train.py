@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -42,7 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from weightscope.sparse import reduce_width, select_layers, sparsify
+from weightscope.sparse import default_exclude, reduce_width, select_layers, sparsify
 
 from .data import load_mnist1d
 from .models import build, count_weights
@@ -189,13 +189,16 @@ def _lottery(config: RunConfig, data: Any) -> tuple[nn.Module, TrainResult, int]
     return model, train(model, data, retrain, on_optimizer=sp.attach), config.steps + left
 
 
-def _exclude(config: RunConfig) -> list[str] | None:
-    """``layers="hidden"``: the last layer of the default selection (the classifier)."""
-    if config.layers == "default":
-        return None
-    with torch.device("meta"):
-        full = build(config.arch, config.width)
-    return [select_layers(full, None, None)[-1][0]]
+def _exclude(config: RunConfig) -> Callable[[str, nn.Module], bool]:
+    """The default shape rule, stated explicitly (the bundled models' input layer stays dense
+    by design, so sparsify need not warn of it), and for ``layers="hidden"`` also the last
+    layer of the default selection (the classifier)."""
+    extra: set[str] = set()
+    if config.layers != "default":
+        with torch.device("meta"):
+            full = build(config.arch, config.width)
+        extra = {select_layers(full, None, None)[-1][0]}
+    return lambda name, module: default_exclude(name, module) or name in extra
 
 
 def _effective_weights(model: nn.Module) -> int:

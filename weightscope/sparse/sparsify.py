@@ -29,7 +29,7 @@ from weightscope.kinds.plan import Plan, Row
 
 from .layers import is_sparse, sparse_class_for
 from .methods import Method, Search
-from .selection import ExcludeArg, plan_layers
+from .selection import ExcludeArg, default_reason, plan_layers
 from .sparsifier import Sparsifier, get_sparsifier
 from .structures import DEFAULT_DENSITY, Structure, parse_structure
 
@@ -118,7 +118,7 @@ def sparsify(
             f"rules and the structure accept{_first_reasons(result)}). Pass layers=[...] or a "
             "looser exclude=."
         )
-    _summarize(result, failed)
+    _summarize(model, result, failed)
     sp = Sparsifier(model, struct, method, masked, total_steps, generator)
     sp.plan = result
     return sp
@@ -254,11 +254,15 @@ def _summary(rows: list[Row]) -> str:
     return "; ".join(parts)
 
 
-def _summarize(result: Plan, failed: dict[str, str]) -> None:
-    """One :class:`ExcludedLayerWarning` when a selected layer could not be sparsified (or is
-    lazy), listing every layer left dense."""
+def _summarize(model: nn.Module, result: Plan, failed: dict[str, str]) -> None:
+    """One :class:`ExcludedLayerWarning` listing every layer left dense, when a layer is left
+    dense for its shape (the default shape rule, a structure that does not fit, lazy weights);
+    layers left dense only by the paper's roles or by the user's selection are not warned of."""
     rows = _dense_rows(result)
-    if not failed and not any(r.reason.startswith("lazy") for r in rows):
+    modules = dict(model.named_modules())
+    by_shape = any(r.name in modules and default_reason(modules[r.name]) == r.reason
+                   for r in rows)
+    if not failed and not by_shape and not any(r.reason.startswith("lazy") for r in rows):
         return
     warnings.warn(
         f"sparsify leaves {len(rows)} linear-like layer(s) dense (ws.sparse.plan(model, ...) "
