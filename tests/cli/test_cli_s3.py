@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from moto.core.authorization import enable_iam_authentication
 from runs import record_tiny
 from s3_server import configure, iam_keys, s3, s3_endpoint  # noqa: F401  (fixtures)
 from typer.testing import CliRunner
@@ -51,6 +50,7 @@ def test_info_with_the_endpoint_from_the_environment(s3, s3_run, monkeypatch):  
 
 
 def test_missing_bucket_denied_access_and_bad_option_exit_2(s3, s3_run, tmp_path):  # noqa: F811
+    from moto.core.authorization import enable_iam_authentication  # heavy: not at collection
     endpoint = f"client_kwargs.endpoint_url={s3.endpoint}"
     res = runner.invoke(app, ["analyze", "s3://no-such-bucket-y/run.zarr", "--storage-option",
                               endpoint, "--out", str(tmp_path)])

@@ -16,10 +16,15 @@ import weightscope as ws
 from weightscope.errors import StructureError
 from weightscope.sparse import ExcludedLayerWarning, plan, sparsify
 
-hf = pytest.importorskip("transformers")
-Conv1D = hf.pytorch_utils.Conv1D
 BLOCKS = [f"transformer.h.{i}.{part}" for i in range(2)
           for part in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def hf():
+    """transformers, imported when a test runs (collecting the suite does not import it);
+    without it every test of the module skips."""
+    return pytest.importorskip("transformers")
 
 
 def _groups_of_four_along_input(mask: torch.Tensor) -> torch.Tensor:
@@ -62,9 +67,9 @@ def test_gpt2_two_four_masks_run_along_conv1d_input_dimension(structure):
 @settings(max_examples=25, deadline=None)
 @given(n_in=st.integers(1, 6), n_out=st.integers(1, 6), seed=st.integers(0, 2**16),
        two_d=st.booleans())
-def test_conv1d_masks_keep_two_of_every_four_inputs(n_in, n_out, seed, two_d):
+def test_conv1d_masks_keep_two_of_every_four_inputs(hf, n_in, n_out, seed, two_d):
     torch.manual_seed(seed)
-    layer = Conv1D(4 * n_out, 4 * n_in)  # weight (in, out)
+    layer = hf.pytorch_utils.Conv1D(4 * n_out, 4 * n_in)  # weight (in, out)
     sp = sparsify(torch.nn.Sequential(layer), structure="2:4-2d" if two_d else "2:4",
                   layers=["0"])
     mask = layer.weight_mask
@@ -78,8 +83,9 @@ def test_conv1d_masks_keep_two_of_every_four_inputs(n_in, n_out, seed, two_d):
     sp.remove()
 
 
-def test_conv1d_input_not_divisible_by_four_is_skipped_or_refused():
-    model = torch.nn.Sequential(Conv1D(16, 10), Conv1D(8, 16))
+def test_conv1d_input_not_divisible_by_four_is_skipped_or_refused(hf):
+    conv1d = hf.pytorch_utils.Conv1D
+    model = torch.nn.Sequential(conv1d(16, 10), conv1d(8, 16))
     with pytest.warns(ExcludedLayerWarning, match=r"layer '0' stays dense: 2:4 does not fit it "
                       r"\(Conv1D weights are laid out \(10, 16\) with the input dimension at "
                       r"dim 0.*in=10"):

@@ -20,7 +20,13 @@ from weightscope.sparse.state import LayerState
 from weightscope.sparse.topk import NumbaTopk, TorchTopk, make_topk, numba_available
 from weightscope.sparse.topk import numba_topk as numba_module
 
-pytestmark = pytest.mark.skipif(not numba_available(), reason="needs numba")
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_numba() -> None:
+    """Skip the module without numba; asked when a test runs, so collecting does not import
+    numba."""
+    if not numba_available():
+        pytest.skip("needs numba")
 
 
 def _check(tracker: NumbaTopk, w: torch.Tensor, mask: torch.Tensor, mask_f: torch.Tensor,

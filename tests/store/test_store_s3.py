@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from moto.core.authorization import enable_iam_authentication
 from runs import record_tiny
 from s3_server import READ_ONLY, iam_keys, s3, s3_endpoint  # noqa: F401  (fixtures)
 
@@ -86,6 +85,7 @@ def test_missing_bucket_or_path_is_run_not_found(s3):  # noqa: F811
 
 
 def test_denied_access_is_a_storage_access_error(s3):  # noqa: F811
+    from moto.core.authorization import enable_iam_authentication  # heavy: not at collection
     url, new = s3.url("run.zarr"), s3.url("new.zarr")
     record_tiny(url, steps=6, every=3, storage_options=s3.options)
     reader = {**s3.options, **iam_keys(s3.endpoint, READ_ONLY)}
