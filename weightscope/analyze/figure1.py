@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from .. import schema
 from ..errors import AnalysisError, IncompleteRunWarning
@@ -230,6 +229,8 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
     """Spearman's rho, or None where it is undefined (fewer than 2 points, a constant input)."""
     if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return None
+    from scipy import stats  # a heavy import, made on first use
+
     return float(stats.spearmanr(x, y).statistic)
 
 
