@@ -52,18 +52,22 @@ def _reopen(path: paths.PathLike, layout: Layout, config: RecorderConfig,
             capture: SnapshotSource, storage_options: dict[str, Any] | None,
             current: torch.Tensor | None) -> tuple[RunWriter, ResumePoint, int]:
     writer = RunWriter.reopen(path, storage_options)
-    stored = RecorderConfig.from_dict({schema.EVERY: config.every, **writer.attrs},
-                                      error=SchemaError)
-    check_same_layout(writer.layout, layout, config.every, stored.every)
-    point = find_resume_point(writer.group, config.resume)
-    if current is None:
-        current = torch.empty(layout.n_weights, dtype=torch.float32)
-        capture.copy_into(capture.split(current))
-    if point.row >= 0:
-        check_weights(writer, point, current.numpy())
-    nonfinite = _count_nonfinite(writer, point.row + 1)
-    writer.commit(point.row + 1, point.step, **{
-        schema.COMPLETE: False, schema.TOTAL_STEPS: None, schema.NONFINITE: nonfinite})
+    try:
+        stored = RecorderConfig.from_dict({schema.EVERY: config.every, **writer.attrs},
+                                          error=SchemaError)
+        check_same_layout(writer.layout, layout, config.every, stored.every)
+        point = find_resume_point(writer.group, config.resume)
+        if current is None:
+            current = torch.empty(layout.n_weights, dtype=torch.float32)
+            capture.copy_into(capture.split(current))
+        if point.row >= 0:
+            check_weights(writer, point, current.numpy())
+        nonfinite = _count_nonfinite(writer, point.row + 1)
+        writer.commit(point.row + 1, point.step, **{
+            schema.COMPLETE: False, schema.TOTAL_STEPS: None, schema.NONFINITE: nonfinite})
+    except BaseException:
+        writer.close()  # a refused resume releases the run's lock at once
+        raise
     return writer, point, nonfinite
 
 

@@ -182,7 +182,10 @@ class Pipeline:
             self._jobs.append(("finish", (total_steps, attrs or {})))
             self._cond.notify_all()
         self._thread.join()
-        self.check()
+        try:
+            self.check()
+        finally:
+            self.writer.close()  # releases the run's lock, also after a writer failure
 
     # ------------------------------------------------------------------ writer thread
     def _run(self) -> None:
