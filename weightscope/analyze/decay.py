@@ -109,12 +109,18 @@ def _kernel_block(x: np.ndarray, max_lag: int, workers: int) -> np.ndarray:
     return np.stack([delta, censored.astype(np.float64)])
 
 
+def grid_indices(ds: xr.Dataset) -> np.ndarray:
+    """Indices of the snapshots on the run's uniform grid (steps that are multiples of
+    ``every``), the ones the decay time uses; checkpoint snapshots in between are left out."""
+    steps = np.asarray(ds[schema.STEP].values, dtype=np.int64)
+    return np.flatnonzero(steps % every(ds) == 0)
+
+
 def _grid_series(ds: xr.Dataset, param: str | None) -> tuple[xr.DataArray, int, int]:
     """``w`` on the uniform grid (off-grid snapshots dropped), ``every`` and the last step."""
     step_every = every(ds)
-    steps = np.asarray(ds[schema.STEP].values, dtype=np.int64)
-    on_grid = np.flatnonzero(steps % step_every == 0)
-    grid = steps[on_grid]
+    on_grid = grid_indices(ds)
+    grid = np.asarray(ds[schema.STEP].values, dtype=np.int64)[on_grid]
     if grid.size >= 2 and np.any(np.diff(grid) != step_every):
         gap = int(np.flatnonzero(np.diff(grid) != step_every)[0])
         raise AnalysisError(

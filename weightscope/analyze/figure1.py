@@ -39,8 +39,8 @@ import xarray as xr
 from .. import schema
 from ..errors import AnalysisError, IncompleteRunWarning
 from ..schema import MIN_SNAPSHOTS  # re-exported: the rule is the schema's
-from ._common import every, largest_param, param_weights, validate_bins, validate_keep
-from .decay import decay_by_magnitude
+from ._common import largest_param, param_weights, validate_bins, validate_keep
+from .decay import decay_by_magnitude, grid_indices
 from .distance import distance_vs_weights, participating_weights, search_distance
 from .sets import active_sets
 
@@ -127,8 +127,7 @@ def figure1_data(runs: Sequence[xr.Dataset], keep: float = 0.25, scope: str = "p
 
 def _decay_missing(ds: xr.Dataset, label: str) -> str:
     """Why the run has no decay times (too few uniformly spaced snapshots), or ""."""
-    steps = np.asarray(ds[schema.STEP].values, dtype=np.int64)
-    n = int(np.count_nonzero(steps % every(ds) == 0))
+    n = int(grid_indices(ds).size)
     if n >= MIN_SNAPSHOTS:
         return ""
     return (f"run {label!r} has {n} uniformly spaced snapshot(s); the decay time Δ needs at "
