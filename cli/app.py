@@ -1,4 +1,4 @@
-"""The ``weightscope`` command: ``analyze``, ``info``, ``demo`` and ``sweep``.
+"""The ``weightscope`` command: ``analyze``, ``info``, ``verify``, ``demo`` and ``sweep``.
 
 Exit codes: 0 ok, 2 bad input (one line on stderr naming the fix), 1 failure. No command
 prints a traceback for an error weightscope raised on purpose.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from . import analyze, demo, info, sweep  # noqa: F401  (each registers its command on `app`)
+from . import analyze, demo, info, sweep, verify  # noqa: F401  (each registers its command on `app`)
 from .base import app, handle_errors
 
 __all__ = ["app", "handle_errors", "main"]
