@@ -22,8 +22,7 @@ from .cluster import check_cluster_paths, scheduler_client
 from .follow import follow as follow_runs
 from .outputs import print_summary, run_labels, write_outputs
 from .progress import phases
-from .storage import HELP as STORAGE_HELP
-from .storage import parse_storage_options
+from .storage import StorageOption, parse_storage_options
 
 
 class Format(str, Enum):
@@ -52,7 +51,7 @@ def analyze(
     scheduler: Annotated[str | None, typer.Option(
         envvar="DASK_SCHEDULER_ADDRESS", help="Address of a dask scheduler to compute on "
         "(tcp://HOST:8786).")] = None,
-    storage_option: Annotated[list[str] | None, typer.Option(help=STORAGE_HELP)] = None,
+    storage_option: StorageOption = None,
 ) -> None:
     """Render the paper's Figure 1 and write the numbers behind it."""
     options = parse_storage_options(storage_option)

@@ -17,10 +17,9 @@ fc\[bold]\x1b[31m
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -30,15 +29,14 @@ from weightscope.store import open_run, run_size_bytes
 from weightscope.store.paths import last_write
 
 from .base import app, handle_errors
-from .storage import HELP as STORAGE_HELP
-from .storage import parse_storage_options
+from .storage import RunArgument, StorageOption, parse_storage_options
 
 
 @app.command()
 @handle_errors
 def info(
-    run: Annotated[str, typer.Argument(help="A run directory (run.zarr) or URL.")],
-    storage_option: Annotated[list[str] | None, typer.Option(help=STORAGE_HELP)] = None,
+    run: RunArgument,
+    storage_option: StorageOption = None,
 ) -> None:
     """Show a run's steps, parameters, size on disk and whether it is complete."""
     options = parse_storage_options(storage_option)

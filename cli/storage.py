@@ -18,14 +18,21 @@ True
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from weightscope.errors import ConfigError
 
-__all__ = ["HELP", "parse_storage_options", "parse_value"]
+__all__ = ["HELP", "RunArgument", "StorageOption", "parse_storage_options", "parse_value"]
 
 HELP = ("fsspec option for URL runs, KEY=VALUE (repeatable; dotted keys nest, JSON values are "
         "decoded), e.g. client_kwargs.endpoint_url=http://localhost:9000 or anon=true.")
+
+#: The ``RUN`` argument of the commands that read one run.
+RunArgument = Annotated[str, typer.Argument(help="A run directory (run.zarr) or URL.")]
+#: The repeatable ``--storage-option KEY=VALUE`` of every command that reads runs.
+StorageOption = Annotated[list[str] | None, typer.Option(help=HELP)]
 
 
 def parse_storage_options(items: list[str] | None) -> dict[str, Any] | None:

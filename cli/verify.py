@@ -7,9 +7,6 @@ also ends with one ``error:`` line on stderr and exit code 2.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
 from rich.console import Console
 
 from weightscope.errors import CorruptRunError
@@ -17,15 +14,14 @@ from weightscope.store.verify import verify_run
 
 from .base import app, handle_errors
 from .info import inert
-from .storage import HELP as STORAGE_HELP
-from .storage import parse_storage_options
+from .storage import RunArgument, StorageOption, parse_storage_options
 
 
 @app.command()
 @handle_errors
 def verify(
-    run: Annotated[str, typer.Argument(help="A run directory (run.zarr) or URL.")],
-    storage_option: Annotated[list[str] | None, typer.Option(help=STORAGE_HELP)] = None,
+    run: RunArgument,
+    storage_option: StorageOption = None,
 ) -> None:
     """Read every chunk of a run and list the damaged ones (exit code 2 if any)."""
     report = verify_run(run, storage_options=parse_storage_options(storage_option))
