@@ -33,7 +33,9 @@ __all__ = [
     "CREATED",
     "DISTANCE",
     "EVERY",
+    "EXPLORED",
     "FORMAT_ATTR",
+    "FLIPS",
     "FORMAT_VERSION",
     "INDEX",
     "ITERATION",
@@ -81,6 +83,16 @@ DISTANCE = "distance"
 NUMEL = "numel"
 LOSS = "loss"
 LR = "lr"
+#: Sparse layers, every optimizer step: elements whose mask changed since the previous step
+#: (the first recorded step: since the Recorder started). float64 counts, NaN for a parameter
+#: without a mask; absent in dense runs and in runs recorded before it existed.
+FLIPS = "flips"
+#: Sparse layers, every optimizer step: elements whose mask has been 1 at any step since the
+#: Recorder started, its first mask included (the ever-participated set; ITOP's R_s
+#: numerator). float64 counts, NaN without a mask; absent like ``flips``. After a resume the
+#: set restarts from the mask at the resume step (the set itself is not stored): ``explored``
+#: then counts from there, while ``flips`` stays exact.
+EXPLORED = "explored"
 
 # group attributes
 FORMAT_ATTR = "weightscope_format"
@@ -126,6 +138,8 @@ _REQUIRED: dict[str, tuple[tuple[str, ...], str]] = {
 _OPTIONAL: dict[str, tuple[tuple[str, ...], str]] = {
     MASK: ((STEP, WEIGHT), "b"),
     DISTANCE: ((ITERATION, PARAM), "f"),
+    FLIPS: ((ITERATION, PARAM), "f"),
+    EXPLORED: ((ITERATION, PARAM), "f"),
     LOSS: ((ITERATION,), "f"),
     LR: ((ITERATION,), "f"),
     ITERATION: ((ITERATION,), "iu"),
