@@ -21,7 +21,6 @@ Examples
 
 from __future__ import annotations
 
-import atexit
 import functools
 import weakref
 from typing import Any
@@ -42,6 +41,7 @@ from .distributed import (
     open_in_lockstep,
     resolve_rank,
 )
+from .exit import register_exit
 from .iterations import IterationBuffer
 from .misuse import check_still_dense, dense_params, double_step_error
 from .opening import open_writer, run_attrs
@@ -355,11 +355,4 @@ def _read_lr(optimizer: torch.optim.Optimizer) -> float | None:
     return None if lr is None else float(lr)
 
 
-@atexit.register
-def _abort_open_recorders() -> None:
-    """At interpreter exit, store what unclosed Recorders hold (runs stay incomplete)."""
-    for rec in list(_OPEN):
-        try:
-            rec.abort()
-        except Exception:
-            pass
+register_exit(_OPEN)  # at exit, unclosed Recorders store what they hold (or exit 1, loudly)
