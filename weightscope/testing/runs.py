@@ -46,7 +46,8 @@ def random_walks(n_steps: int, n_weights: int, *, seed: int = 0, scale: float = 
 
 def synthetic_run(w: Any, *, params: Mapping[str, int] | None = None, steps: Any = None,
                   every: int = 1, chunks: tuple[int, int] | None = None,
-                  distance: Any = None, complete: bool = True) -> xr.Dataset:
+                  distance: Any = None, complete: bool = True, mask: Any = None,
+                  flips: Any = None, explored: Any = None) -> xr.Dataset:
     """A run ``Dataset`` as :func:`weightscope.open_run` returns it, held in memory.
 
     Parameters
@@ -66,6 +67,10 @@ def synthetic_run(w: Any, *, params: Mapping[str, int] | None = None, steps: Any
         Per-iteration search distance of iterations ``1..S``.
     complete : bool
         The run's ``complete`` attribute.
+    mask : array_like of bool, shape (T, n), optional
+        Sparse masks at each snapshot (chunked like ``w``).
+    flips, explored : array_like, shape (S, len(params)), optional
+        Per-iteration exploration counts of iterations ``1..S`` (NaN for dense parameters).
     """
     w = np.asarray(w)
     if w.dtype.kind != "f":
@@ -73,9 +78,9 @@ def synthetic_run(w: Any, *, params: Mapping[str, int] | None = None, steps: Any
     names, counts = _params(params, w)
     step_values = _steps(steps, every, len(w))
     data: Any = w
-    if chunks is not None:
-        import dask.array as da
+    import dask.array as da
 
+    if chunks is not None:
         data = da.from_array(w, chunks=chunks)
     ds = xr.Dataset(
         {schema.W: ((schema.STEP, schema.WEIGHT), data),
@@ -85,10 +90,16 @@ def synthetic_run(w: Any, *, params: Mapping[str, int] | None = None, steps: Any
                 schema.INDEX: ((schema.WEIGHT,), _index(counts))},
         attrs={schema.FORMAT_ATTR: schema.FORMAT_VERSION, schema.EVERY: every,
                schema.COMPLETE: bool(complete)})
-    if distance is not None:
-        dist = np.asarray(distance, dtype=np.float64)
-        ds[schema.DISTANCE] = ((schema.ITERATION, schema.PARAM), dist)
-        ds = ds.assign_coords({schema.ITERATION: np.arange(1, len(dist) + 1, dtype=np.int64)})
+    if mask is not None:
+        m = np.asarray(mask, dtype=bool)
+        ds[schema.MASK] = ((schema.STEP, schema.WEIGHT), m if chunks is None else
+                           da.from_array(m, chunks=chunks))
+    for name, values in ((schema.DISTANCE, distance), (schema.FLIPS, flips),
+                         (schema.EXPLORED, explored)):
+        if values is not None:
+            arr = np.asarray(values, dtype=np.float64)
+            ds[name] = ((schema.ITERATION, schema.PARAM), arr)
+            ds = ds.assign_coords({schema.ITERATION: np.arange(1, len(arr) + 1, dtype=np.int64)})
     return ds
 
 
