@@ -11,6 +11,7 @@ DESIGN.md section 4 exactly.
 :func:`decay_time`         per-weight decorrelation time, fraction of training
 :func:`decay_by_magnitude`   median decay time per final-|w| bin (Figure 1 right)
 :func:`figure1_data`       all three panels at once; :func:`summary` their numbers
+:func:`exploration`        explored fraction, flip rate, mask distance of a sparse run
 =========================  ==============================================================
 
 On a cluster: the analyzers build ordinary dask graphs (module-level kernels over the run's
@@ -22,6 +23,7 @@ object store URL or a shared filesystem) and the results are bit-identical to a 
 
 from .decay import decay_by_magnitude, decay_time
 from .distance import distance_vs_weights, participating_weights, search_distance
+from .exploration import exploration, exploration_summary
 from .figure1 import Figure1Data, figure1_data, summary
 from .sets import active_sets, thresholds
 
@@ -31,6 +33,8 @@ __all__ = [
     "decay_by_magnitude",
     "decay_time",
     "distance_vs_weights",
+    "exploration",
+    "exploration_summary",
     "figure1_data",
     "participating_weights",
     "search_distance",
