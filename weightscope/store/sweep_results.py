@@ -1,7 +1,8 @@
 """Results store of a sweep: one zarr group of finished runs, appended as they end.
 
 A sweep directory ``DIR`` holds ``DIR/results.zarr``, a zarr v3 group with one 1-D array per
-column of :data:`COLUMNS` along the ``run`` dimension, and group attrs ``weightscope_sweep``
+column of :data:`COLUMNS` (and of :data:`OPTIONAL_COLUMNS` once a row had one) along the ``run``
+dimension, and group attrs ``weightscope_sweep``
 (format version), ``name``, ``spec`` (what must match to resume: base steps and overrides) and
 ``n_runs`` (the valid length). :meth:`SweepStore.append` grows the arrays, writes the row, then
 raises ``n_runs``; zarr's local store writes every file atomically, so a sweep killed at any
@@ -43,7 +44,7 @@ import zarr
 
 from weightscope.errors import ConfigError, NotARunError, RunNotFoundError
 
-__all__ = ["COLUMNS", "FORMAT_VERSION", "SweepStore", "writer_lock"]
+__all__ = ["COLUMNS", "FORMAT_VERSION", "OPTIONAL_COLUMNS", "SweepStore", "writer_lock"]
 
 FORMAT_VERSION = 1
 #: Columns of the results table and their dtypes.
@@ -52,6 +53,10 @@ COLUMNS: dict[str, Any] = {
     "test_error": "float64", "train_loss": "float64", "n_weights": "int64", "steps": "int64",
     "wall_s": "float64", "cpu_s": "float64", "config": str,
 }
+#: Float columns added later (issue 16: the exploration summary of sparse runs). A store gets
+#: the array with the first row that has the column; rows without it, and every row of a
+#: store written before, read NaN.
+OPTIONAL_COLUMNS: dict[str, Any] = {"explored_fraction": "float64", "flip_rate": "float64"}
 _CHUNK = 1024
 
 
@@ -137,17 +142,22 @@ class SweepStore:
         if missing:
             raise ConfigError(f"a results row needs every column; missing {missing}.")
         n = len(self)
-        for col in COLUMNS:
+        for col in [*COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in row or c in self.group)]:
+            if col not in self.group:
+                self.group.create_array(col, shape=(0,), chunks=(_CHUNK,),
+                                        dtype=OPTIONAL_COLUMNS[col], fill_value=np.nan)
             array = self.group[col]
             if array.shape[0] < n + 1:
                 array.resize((n + 1,))
-            array[n] = row[col]
+            array[n] = row.get(col, np.nan)
         self.group.attrs["n_runs"] = n + 1
 
     def to_dataset(self) -> xr.Dataset:
         """The finished runs as an ``xarray.Dataset`` over ``run`` (configs as JSON text)."""
         n = len(self)
         data = {col: ("run", np.asarray(self.group[col][:n])) for col in COLUMNS}
+        for col, dtype in OPTIONAL_COLUMNS.items():
+            data[col] = ("run", _optional(self.group, col, n, dtype))
         for col in ("key", "series", "config"):
             data[col] = ("run", data[col][1].astype(object))
         return xr.Dataset(data, attrs={"sweep": self.name, "spec": json.dumps(self.spec)})
@@ -160,6 +170,15 @@ class SweepStore:
         if self.spec != spec:
             raise ConfigError(f"'{self.out}' holds sweep {name!r} run with {self.spec}; got "
                               f"{spec}. Resume with the same settings or pass another --out.")
+
+
+def _optional(group: zarr.Group, col: str, n: int, dtype: Any) -> np.ndarray:
+    """Column ``col`` of the first ``n`` rows: NaN where it was never written."""
+    out = np.full(n, np.nan, dtype=dtype)
+    if col in group:
+        stored = np.asarray(group[col][: min(n, group[col].shape[0])])
+        out[: len(stored)] = stored
+    return out
 
 
 @contextmanager
