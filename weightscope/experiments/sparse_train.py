@@ -16,6 +16,13 @@ hook (``sp.attach(optimizer)``):
   rebuild the model, rewind it to the saved weights and train it sparse for ``steps - eps``
   steps, its learning-rate schedule resumed at step ``eps``.
 
+Every optimizer step of a sparse run (SEARCH, STATIC, SET, RIGL, and LOTTERY's sparse
+retraining; its dense first phase has no mask) also counts the exploration of the sparsified
+layers with :class:`~weightscope.record.exploration.ExplorationTracker`, read-only (the error is
+the same as without it): :attr:`RunResult.explored_fraction` and :attr:`RunResult.flip_rate`.
+REGULAR and REDUCE train dense models without masks: both are NaN (REDUCE's narrow model has
+no mask; all its weights take part at every step).
+
 Runs are deterministic: one CPU thread and torch's deterministic mode while the run lasts (both
 restored afterwards), and every random draw seeded from ``config.seed``, so the same config gives
 the same error in any process.
@@ -33,6 +40,7 @@ Examples
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,10 +50,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from weightscope.sparse import default_exclude, reduce_width, select_layers, sparsify
+from weightscope.record.exploration import ExplorationTracker, count_true
+from weightscope.sparse import Sparsifier, default_exclude, reduce_width, select_layers, sparsify
 
-from .data import load_mnist1d
-from .models import build, count_weights
+from .models import count_weights
 from .sparse_config import RunConfig
 from .train import TrainConfig, TrainResult, train
 
@@ -69,6 +77,13 @@ class RunResult:
         Optimizer steps taken in all (LOTTERY: dense run plus sparse retraining).
     wall_s, cpu_s : float
         Wall-clock and process CPU seconds of the run (data generation excluded).
+    explored_fraction : float
+        Elements of the sparsified layers whose mask was 1 at any step of (sparse) training,
+        over their number, at the end (the ever-participated fraction, ITOP's R_s); NaN for
+        REGULAR and REDUCE (no masks).
+    flip_rate : float
+        Mean over the optimizer steps of (mask elements that changed at the step, summed over
+        the sparsified layers) / (participating elements after the step); NaN without masks.
     """
 
     test_error: float
@@ -77,6 +92,8 @@ class RunResult:
     steps: int
     wall_s: float
     cpu_s: float
+    explored_fraction: float = math.nan
+    flip_rate: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of the fields."""
@@ -110,16 +127,18 @@ def run_config(config: RunConfig, threads: int = 1) -> RunResult:
     -------
     RunResult
     """
-    data = load_mnist1d(num_samples=config.num_samples)
+    data = config.load_data()
     with _deterministic(threads):
         wall, cpu = time.perf_counter(), time.process_time()
         if config.method == "lottery":
-            model, result, steps = _lottery(config, data)
+            model, result, steps, explored = _lottery(config, data)
         else:
-            model, result, steps = _plain(config, data)
+            model, result, steps, explored = _plain(config, data)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    fraction, rate = (math.nan, math.nan) if explored is None else explored.summary()
     return RunResult(test_error=float(result.test_error), train_loss=float(result.train_loss),
-                     n_weights=_effective_weights(model), steps=steps, wall_s=wall, cpu_s=cpu)
+                     n_weights=_effective_weights(model), steps=steps, wall_s=wall, cpu_s=cpu,
+                     explored_fraction=fraction, flip_rate=rate)
 
 
 def build_model(config: RunConfig) -> nn.Module:
@@ -133,10 +152,10 @@ def build_model(config: RunConfig) -> nn.Module:
     9504
     """
     if config.method != "reduce":
-        return build(config.arch, config.width, seed=config.seed)
+        return config.build(seed=config.seed)
 
     def narrower(mult: float) -> nn.Module:
-        return build(config.arch, max(1, round(config.width * mult)), seed=config.seed)
+        return config.build(max(1, round(config.width * mult)), seed=config.seed)
 
     model, _ = reduce_width(narrower, _reduce_density(config))
     return model
@@ -151,24 +170,53 @@ def _reduce_density(config: RunConfig) -> float:
     if config.layers == "default":
         return float(config.density)
     with torch.device("meta"):
-        sizes = [m.weight.numel() for _, m in select_layers(build(config.arch, config.width),
+        sizes = [m.weight.numel() for _, m in select_layers(config.build(),
                                                              None, None)]
     return (config.density * sum(sizes[:-1]) + sizes[-1]) / sum(sizes)
 
 
-def _plain(config: RunConfig, data: Any) -> tuple[nn.Module, TrainResult, int]:
+class _Exploration:
+    """The sparsifier's steps, then the exploration counts, after every optimizer step."""
+
+    def __init__(self, sp: Sparsifier) -> None:
+        self.sp = sp
+        self.tracker = ExplorationTracker(list(sp.masks().values()))
+        self.rate_sum, self.steps = 0.0, 0
+
+    def attach(self, optimizer: torch.optim.Optimizer) -> None:
+        self.sp.attach(optimizer)  # hooks run in the order registered: the sparsifier first
+        optimizer.register_step_post_hook(lambda *_: self.step())
+
+    def step(self) -> None:
+        masks = list(self.sp.masks().values())
+        self.tracker.update(masks)
+        flips = self.tracker.totals()[0]
+        self.rate_sum += flips / max(1, sum(int(count_true(m)) for m in masks))
+        self.steps += 1
+
+    def summary(self) -> tuple[float, float]:
+        """``(explored fraction, mean flip rate)``; the rate is NaN before any step."""
+        _, explored, numel = self.tracker.totals()
+        return explored / numel, self.rate_sum / self.steps if self.steps else math.nan
+
+
+RunOutput = tuple[nn.Module, TrainResult, int, "_Exploration | None"]
+
+
+def _plain(config: RunConfig, data: Any) -> RunOutput:
     model = build_model(config)
-    hook = None
-    if config.sparse:
-        sp = sparsify(model, config.density, config.structure, config.sparse_method(),
-                      exclude=_exclude(config), total_steps=config.steps)
-        hook = sp.attach
-    return model, train(model, data, config.train_config, on_optimizer=hook), config.steps
+    if not config.sparse:
+        return model, train(model, data, config.train_config), config.steps, None
+    sp = sparsify(model, config.density, config.structure, config.sparse_method(),
+                  exclude=_exclude(config), total_steps=config.steps)
+    explored = _Exploration(sp)
+    result = train(model, data, config.train_config, on_optimizer=explored.attach)
+    return model, result, config.steps, explored
 
 
-def _lottery(config: RunConfig, data: Any) -> tuple[nn.Module, TrainResult, int]:
+def _lottery(config: RunConfig, data: Any) -> RunOutput:
     eps = config.rewind_step
-    dense = build(config.arch, config.width, seed=config.seed)
+    dense = config.build(seed=config.seed)
     saved: dict[str, torch.Tensor] = copy.deepcopy(dense.state_dict()) if eps == 0 else {}
 
     def save(step: int, loss: torch.Tensor) -> None:
@@ -177,7 +225,7 @@ def _lottery(config: RunConfig, data: Any) -> tuple[nn.Module, TrainResult, int]
 
     train(dense, data, config.train_config, on_step=save)
     trained = copy.deepcopy(dense.state_dict())
-    model = build(config.arch, config.width, seed=config.seed)
+    model = config.build(seed=config.seed)
     left = config.steps - eps
     sp = sparsify(model, config.density, config.structure,
                   config.sparse_method(trained=trained, rewind=saved),
@@ -186,7 +234,9 @@ def _lottery(config: RunConfig, data: Any) -> tuple[nn.Module, TrainResult, int]
     retrain = _ResumedSchedule(recipe=base.recipe, lr=base.lr, steps=left,
                                batch_size=base.batch_size, seed=base.seed,
                                schedule=base.schedule, offset=eps, horizon=config.steps)
-    return model, train(model, data, retrain, on_optimizer=sp.attach), config.steps + left
+    explored = _Exploration(sp)
+    result = train(model, data, retrain, on_optimizer=explored.attach)
+    return model, result, config.steps + left, explored
 
 
 def _exclude(config: RunConfig) -> Callable[[str, nn.Module], bool]:
@@ -196,7 +246,7 @@ def _exclude(config: RunConfig) -> Callable[[str, nn.Module], bool]:
     extra: set[str] = set()
     if config.layers != "default":
         with torch.device("meta"):
-            full = build(config.arch, config.width)
+            full = config.build()
         extra = {select_layers(full, None, None)[-1][0]}
     return lambda name, module: default_exclude(name, module) or name in extra
 
