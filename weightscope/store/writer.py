@@ -227,11 +227,15 @@ class RunWriter:
         distance: np.ndarray | None = None,
         loss: np.ndarray | None = None,
         lr: np.ndarray | None = None,
+        flips: np.ndarray | None = None,
+        explored: np.ndarray | None = None,
     ) -> None:
-        """Store per-iteration values (``distance`` has shape ``(n, params)``) from ``row``."""
+        """Store per-iteration values (``distance``, ``flips``, ``explored`` have shape
+        ``(n, params)``) from ``row``."""
         self._check_lock()
         stop = row + len(iterations)
-        values = {schema.DISTANCE: distance, schema.LOSS: loss, schema.LR: lr}
+        values = {schema.DISTANCE: distance, schema.LOSS: loss, schema.LR: lr,
+                  schema.FLIPS: flips, schema.EXPLORED: explored}
         for name, value in values.items():
             if value is not None and name not in self._arrays and np.isfinite(value).any():
                 # loss and lr appear with their first known value
@@ -353,7 +357,7 @@ def _create_iteration_arrays(group: zarr.Group, n_params: int) -> zarr.Array:
 def _create_iteration_var(group: zarr.Group, name: str, n_params: int) -> zarr.Array:
     cap = group[schema.ITERATION].shape[0]
     chunk = _iteration_chunk(n_params)
-    if name == schema.DISTANCE:
+    if name in (schema.DISTANCE, schema.FLIPS, schema.EXPLORED):
         return _create(group, name, shape=(cap, n_params), chunks=(chunk, max(n_params, 1)),
                                   dtype="float64", fill_value=np.nan, compressors=with_checksum(),
                                   dimension_names=(schema.ITERATION, schema.PARAM))
