@@ -10,6 +10,10 @@ argument away:
   positions) and a Linear classifier on the flattened ``width * 10`` features (64 channels
   default, 31,296 weights).
 
+:func:`resnet18` (not one of :data:`ARCHS`) is the ResNet-18 of the examples and of
+``bench/scale.py``: BatchNorm, 2D convolutions, 11.2M weights at its default width on 32x32
+images (torchvision is not a dependency).
+
 Every layer but the first has an input dimension that is a multiple of 16 when ``width`` is a
 multiple of 16 (and of 8 for the CNN's classifier), so the sparse modules' default exclusion
 ("input dimension not divisible by 16") only drops the input layer.
@@ -33,7 +37,8 @@ from torch import nn
 from weightscope._validate import check_int
 from weightscope.errors import ConfigError
 
-__all__ = ["ARCHS", "DEFAULT_WIDTH", "build", "cnn", "count_weights", "mlp", "model_family"]
+__all__ = ["ARCHS", "DEFAULT_WIDTH", "BasicBlock", "build", "cnn", "count_weights", "mlp",
+           "model_family", "resnet18"]
 
 #: Architectures :func:`build` and :func:`model_family` know.
 ARCHS = ("mlp", "cnn")
@@ -120,6 +125,89 @@ def cnn(
             nn.Flatten(),
             nn.Linear(width * length, classes),
         )
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block: two 3x3 convs with BatchNorm, a 1x1 projection when the shape changes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from weightscope.experiments.models import BasicBlock
+    >>> tuple(BasicBlock(8, 16, stride=2)(torch.zeros(1, 8, 8, 8)).shape)
+    (1, 16, 4, 4)
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.down = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                   nn.BatchNorm2d(cout)) if stride != 1 or cin != cout
+                     else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + self.down(x))
+
+
+def resnet18(
+    width: int = 64, classes: int = 10, stem: str = "cifar", seed: int | None = None
+) -> nn.Sequential:
+    """ResNet-18: a stem conv on 3 channels, 4 stages of 2 :class:`BasicBlock`, then ``fc``.
+
+    Stage ``i`` has ``width * 2**i`` channels (torchvision's ResNet-18 at ``width=64``:
+    11,172,032 conv and fc weights for 10 classes with the ImageNet stem, 11,164,352 with the
+    CIFAR stem). Module names follow torchvision's (``conv1``, ``layer1.0.conv1`` ... ``fc``).
+
+    Parameters
+    ----------
+    width : int, default 64
+        Channels of the stem and the first stage.
+    classes : int, default 10
+        Outputs of ``fc``.
+    stem : {"cifar", "imagenet"}, default "cifar"
+        ``"cifar"``: a 3x3 stride-1 conv (for 32x32 images; the usual CIFAR ResNet-18);
+        ``"imagenet"``: torchvision's 7x7 stride-2 conv and 3x3 max-pool (16x less compute
+        on the same images).
+    seed : int, optional
+        If given, initialize the weights from this seed without touching the global torch RNG.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from weightscope.experiments.models import count_weights, resnet18
+    >>> tuple(resnet18(width=8)(torch.zeros(2, 3, 32, 32)).shape)
+    (2, 10)
+    >>> with torch.device("meta"):
+    ...     count_weights(resnet18(stem="imagenet"))
+    11172032
+    """
+    _check_positive(width=width, classes=classes)
+    if stem not in ("cifar", "imagenet"):
+        raise ConfigError(f"stem must be 'cifar' or 'imagenet'; got {stem!r}. Pass stem='cifar'.")
+    with _seeded(seed):
+        model = nn.Sequential()
+        if stem == "cifar":
+            model.add_module("conv1", nn.Conv2d(3, width, 3, 1, 1, bias=False))
+        else:
+            model.add_module("conv1", nn.Conv2d(3, width, 7, 2, 3, bias=False))
+        model.add_module("bn1", nn.BatchNorm2d(width))
+        model.add_module("relu", nn.ReLU())
+        if stem == "imagenet":
+            model.add_module("maxpool", nn.MaxPool2d(3, 2, 1))
+        cin = width
+        for stage in range(4):
+            cout = width * 2**stage
+            model.add_module(f"layer{stage + 1}", nn.Sequential(
+                BasicBlock(cin, cout, 1 if stage == 0 else 2), BasicBlock(cout, cout, 1)))
+            cin = cout
+        model.add_module("pool", nn.AdaptiveAvgPool2d(1))
+        model.add_module("flatten", nn.Flatten())
+        model.add_module("fc", nn.Linear(cin, classes))
+        return model
 
 
 def build(arch: str, width: int | None = None, seed: int | None = None) -> nn.Module:
