@@ -30,6 +30,11 @@ def sweep(
     = 2,
     steps: Annotated[int | None, typer.Option(help="Training steps per run (default: the "
                                                    "sweep's; 'longer': the base).")] = None,
+    schedule: Annotated[str | None, typer.Option(help="Learning-rate schedule of every run: "
+                                                      "step (the paper's: warm-up, x0.1 at 1/3, "
+                                                      "2/3, 8/9), cosine or constant (default: "
+                                                      "cosine). Use one --out per schedule.")]
+    = None,
     override: Annotated[list[str] | None, typer.Option(
         "--set", hidden=True, help="FIELD=VALUE for every run (tiny test sizes).")] = None,
 ) -> None:
@@ -37,7 +42,10 @@ def sweep(
     from weightscope.experiments.runner import done_keys, pending, run_cost, run_sweep
     from weightscope.experiments.sweeps import get_sweep
 
-    spec = get_sweep(name, steps=steps, **_overrides(override or []))
+    settings = _overrides(override or [])
+    if schedule is not None:
+        settings["schedule"] = schedule
+    spec = get_sweep(name, steps=steps, **settings)
     todo = pending(spec, max(seeds, 1), done_keys(out))
     left = int(sum(run_cost(c) for _, c in todo))
     with bar(f"sweep {name} ({len(todo)} runs, in optimizer steps)", total=left) as advance:

@@ -63,6 +63,22 @@ def test_steps_and_overrides() -> None:
         get_sweep("rewire", seed=3)
 
 
+def test_schedule_override_keys_and_spec(tmp_path) -> None:
+    """Each schedule is its own sweep (spec) and its own runs (keys); the default spelled out
+    is the default sweep, so cosine directories from before --schedule resume."""
+    sweeps = {s: get_sweep("exploit", steps=4, schedule=s, **TINY)
+              for s in ("step", "cosine", "constant")}
+    assert get_sweep("exploit", steps=4, **TINY).spec == sweeps["cosine"].spec
+    assert sweeps["step"].spec["overrides"]["schedule"] == "step"
+    keys = [{p.config.key() for p in sw.points} for sw in sweeps.values()]
+    assert all(not (a & b) for i, a in enumerate(keys) for b in keys[i + 1:])
+    assert {p.config.schedule for p in sweeps["step"].points} == {"step"}
+    run_sweep(get_sweep("blocks", steps=2, **TINY), tmp_path, seeds=1, workers=1)
+    with pytest.raises(ConfigError, match=r"holds sweep 'blocks' run with .* Resume with the"):
+        run_sweep(get_sweep("blocks", steps=2, schedule="step", **TINY), tmp_path, seeds=1,
+                  workers=1)
+
+
 def test_pending_order_and_cost() -> None:
     sweep = get_sweep("methods")
     todo = pending(sweep, seeds=2, done={sweep.points[0].config.key()})

@@ -6,6 +6,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from weightscope.errors import ConfigError
 from weightscope.experiments.data import load_mnist1d
@@ -47,6 +49,33 @@ def test_cosine_schedule() -> None:
     assert TrainConfig(steps=10).lr_at(7) == 1e-3
 
 
+@given(epoch_steps=st.integers(1, 30), lr=st.floats(1e-4, 1.0))
+def test_step_schedule_matches_the_papers_epochs(epoch_steps: int, lr: float) -> None:
+    """Oracle: 90 epochs of ``epoch_steps`` steps; linear warm-up over the first 5 epochs, then
+    x0.1 from epochs 30, 60 and 80 on (the paper's appendix C)."""
+    cfg = TrainConfig(recipe="sgd", lr=lr, steps=90 * epoch_steps, schedule="step")
+    assert cfg.warmup_steps == 5 * epoch_steps
+    for step in range(1, cfg.steps + 1):
+        epoch = (step - 1) // epoch_steps
+        factor = 0.1 ** sum(epoch >= e for e in (30, 60, 80))
+        warm = min(1.0, step / (5 * epoch_steps))
+        assert math.isclose(cfg.lr_at(step), lr * warm * factor, rel_tol=1e-12)
+
+
+def test_step_schedule_warmup_rounding_and_training(data) -> None:  # type: ignore[no-untyped-def]
+    assert [TrainConfig(steps=n).warmup_steps for n in (1, 8, 9, 27, 2000)] == [1, 1, 1, 2, 111]
+    cfg = TrainConfig(recipe="sgd", steps=9, schedule="step", batch_size=64)
+    assert [round(cfg.lr_at(s), 12) for s in range(1, 10)] == [
+        0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.001, 0.001, 0.0001]
+    lrs: list[float] = []
+
+    def spy(opt: torch.optim.Optimizer) -> None:
+        opt.register_step_pre_hook(lambda o, a, k: lrs.append(o.param_groups[0]["lr"]))
+
+    train(mlp(width=8, seed=0), data, cfg, on_optimizer=spy)
+    assert lrs == [cfg.lr_at(s) for s in range(1, 10)]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -60,7 +89,8 @@ def test_cosine_schedule() -> None:
         ({"batch_size": True}, r"batch_size must be an int >= 1; got True"),
         ({"seed": -3}, r"seed must be an int >= 0; got -3"),
         ({"eval_every": -1}, r"eval_every must be an int >= 0; got -1"),
-        ({"schedule": "step"}, r"schedule must be one of \('constant', 'cosine'\); got 'step'"),
+        ({"schedule": "linear"},
+         r"schedule must be one of \('constant', 'cosine', 'step'\); got 'linear'"),
     ],
 )
 def test_config_validation(kwargs: dict, match: str) -> None:

@@ -116,3 +116,54 @@ def test_plot_sweeps_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def _methods_runs(explored: bool = True) -> xr.Dataset:
+    """Runs of a methods sweep: two seeds per (method, d); wider search, lower error."""
+    rows = []
+    for point, (series, d, frac) in enumerate(
+            [(s, d, f * d) for d in (0.5, 0.1) for s, f in
+             (("SEARCH", 1.8), ("SET", 1.4), ("RIGL", 1.2), ("LOTTERY", 1.0))]
+            + [("REGULAR", 1.0, np.nan)]):
+        for seed in (0, 1):
+            rows.append((point, series, d, seed, 0.2 - frac / 10 + 0.001 * seed, frac + 0.01 * seed,
+                         0.01 * frac))
+    cols = list(zip(*rows))
+    data = {"point": ("run", list(cols[0])), "series": ("run", list(cols[1])),
+            "x": ("run", list(cols[2])), "seed": ("run", list(cols[3])),
+            "test_error": ("run", list(cols[4]))}
+    if explored:
+        data |= {"explored_fraction": ("run", list(cols[5])), "flip_rate": ("run", list(cols[6]))}
+    return xr.Dataset(data, attrs={"sweep": "methods"})
+
+
+def test_tables_carry_exploration_means_when_runs_do() -> None:
+    from weightscope.analyze.sweeps import exploration_trend, sweep_table, table_columns
+
+    table = sweep_table(_methods_runs())
+    row = (table["series"].values == "SET") & (table["x"].values == 0.5)
+    assert table["explored_fraction"].values[row] == pytest.approx(0.705)  # mean of 2 seeds
+    assert np.isnan(table["flip_rate"].values[table["series"].values == "REGULAR"]).all()
+    assert table_columns(table)[-2:] == ["explored_fraction", "flip_rate"]
+    trend = exploration_trend(table)
+    assert trend["spearman_within_x"] == {0.5: -1.0, 0.1: -1.0} and trend["points"] == 8
+    old = sweep_table(_methods_runs(explored=False))  # results from before issue 16
+    assert "explored_fraction" not in old and table_columns(old) == [
+        "series", "x", "mean", "std", "n"]
+
+
+def test_error_vs_explored_chart() -> None:
+    from weightscope.analyze.sweeps import sweep_table
+    from weightscope.plot.sweeps import explored_figure, plot_error_vs_explored
+
+    table = sweep_table(_methods_runs())
+    ax = plot_error_vs_explored(table)
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 8  # 4 methods x 2 d; REGULAR is the reference line
+    assert ax.get_xlabel().startswith("explored fraction") and "ρ within d: -1.00" in \
+        ax.get_title()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[:4] == ["SEARCH", "SET", "RIGL", "LOTTERY"] and "d=0.1" in labels
+    assert len(explored_figure(table).axes) == 1
+    with pytest.raises(ConfigError, match="needs a table with 'explored_fraction'"):
+        plot_error_vs_explored(sweep_table(_methods_runs(explored=False)))

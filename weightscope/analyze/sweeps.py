@@ -1,7 +1,10 @@
 """Tables behind the sweep figures: mean and std over seeds, and the search capacity f.
 
 Pure functions of the runs of a sweep (``SweepStore.to_dataset()``, an ``xarray.Dataset`` over
-``run`` with ``series``, ``x``, ``seed``, ``point`` and ``test_error``); torch-free.
+``run`` with ``series``, ``x``, ``seed``, ``point`` and ``test_error``); torch-free. Runs that
+carry their exploration (``explored_fraction`` and ``flip_rate``, NaN for dense runs) add the
+means over seeds of both to the table (:data:`EXPLORATION`), and :func:`exploration_trend`
+tests the paper's "wider search, lower error" on them; older results simply lack them.
 
 Examples
 --------
@@ -19,13 +22,20 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["capacity", "summarize", "sweep_table"]
+__all__ = ["EXPLORATION", "TABLE_COLUMNS", "capacity", "exploration_trend", "summarize",
+           "sweep_table", "table_columns"]
+
+#: Per-run exploration columns whose mean over seeds a table carries when the runs have them.
+EXPLORATION = ("explored_fraction", "flip_rate")
+#: Columns of every table (its CSV), before the :data:`EXPLORATION` ones.
+TABLE_COLUMNS = ("series", "x", "mean", "std", "n")
 
 
 def summarize(runs: xr.Dataset) -> xr.Dataset:
     """Mean, std (ddof=1; 0 for one seed) and count of ``test_error`` per ``(series, x)``.
 
-    Rows follow the sweep's point order (the ``point`` column).
+    Rows follow the sweep's point order (the ``point`` column). Runs with
+    :data:`EXPLORATION` columns add their means over seeds (NaN where every seed is NaN).
     """
     runs = runs.isel(run=np.argsort(runs["point"].values, kind="stable"))
     series = runs["series"].values.tolist()
@@ -35,7 +45,45 @@ def summarize(runs: xr.Dataset) -> xr.Dataset:
     for i, group in enumerate(zip(series, xs)):
         order.setdefault(group, []).append(i)
     rows = [(s, x, errors[idx]) for (s, x), idx in order.items()]
-    return _table(rows, runs.attrs.get("sweep", ""))
+    table = _table(rows, runs.attrs.get("sweep", ""))
+    for col in EXPLORATION:
+        if col in runs:
+            values = runs[col].values.astype(float)
+            table[col] = ("row", np.array([_nanmean(values[idx]) for idx in order.values()]))
+    return table
+
+
+def _nanmean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+def table_columns(table: xr.Dataset) -> list[str]:
+    """The columns of ``table`` in CSV order: :data:`TABLE_COLUMNS`, then the exploration
+    means it carries."""
+    return [*TABLE_COLUMNS, *(c for c in EXPLORATION if c in table)]
+
+
+def exploration_trend(table: xr.Dataset) -> dict[str, object]:
+    """Does wider search go with lower error? Spearman correlation of mean test error with
+    mean explored fraction across the sparse series, within each ``x`` (e.g. density d, so
+    methods are compared at equal size) and pooled over all sparse rows.
+
+    Returns ``{"spearman_within_x": {x: rho}, "mean_spearman_within_x": rho,
+    "spearman_pooled": rho, "points": n}``; a rho is None where it is undefined (fewer than 2
+    points, constant values). Negative: wider search, lower error. Needs ``explored_fraction``.
+    """
+    from .figure1 import _spearman  # one definition of the statistic
+
+    explored, error = table["explored_fraction"].values, table["mean"].values
+    ok = np.isfinite(explored) & np.isfinite(error)
+    xs = table["x"].values
+    within = {float(x): _spearman(explored[ok & (xs == x)], error[ok & (xs == x)])
+              for x in dict.fromkeys(xs[ok].tolist())}
+    defined = [r for r in within.values() if r is not None]
+    return {"spearman_within_x": within,
+            "mean_spearman_within_x": float(np.mean(defined)) if defined else None,
+            "spearman_pooled": _spearman(explored[ok], error[ok]), "points": int(ok.sum())}
 
 
 def sweep_table(runs: xr.Dataset) -> xr.Dataset:
@@ -43,7 +91,11 @@ def sweep_table(runs: xr.Dataset) -> xr.Dataset:
     (series ``"f"`` and ``"gap"``) for the ``capacity`` sweep."""
     table = summarize(runs)
     if runs.attrs.get("sweep") == "capacity":
-        table = xr.concat([table, capacity(runs)], dim="row")
+        extra = capacity(runs)
+        for col in EXPLORATION:
+            if col in table:
+                extra[col] = ("row", np.full(extra.sizes["row"], np.nan))
+        table = xr.concat([table, extra], dim="row")
         table.attrs["sweep"] = "capacity"
     return table
 

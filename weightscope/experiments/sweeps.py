@@ -29,7 +29,10 @@ at width 32 (9,504 weights), SGD (lr 0.1, momentum 0.9, weight decay 5e-4) with 
 batch 128, 2000 steps (32 epochs), MNIST-1D with 10,000 samples (2,000 test). At the default
 width 64 REDUCE at d = 0.1 came within 0.6 points of the dense error (one-seed pilot), leaving
 nothing for search to recover; at width 32 REDUCE loses 4.5 points at d = 0.1 (3 seeds).
-``docs/reproducing.md`` has the measured numbers of every sweep.
+``docs/reproducing.md`` has the measured numbers of every sweep. ``schedule="step"`` (the paper's
+image-classification schedule, :data:`~.train.SCHEDULES`) or ``"constant"`` replaces the cosine
+decay for every point (``weightscope sweep exploit --schedule step``); each run's config, and so
+its key, holds its schedule.
 
 Fixed choices, made a priori and not tuned: SEARCH rewires every step (r = 1) with s = 1; FIX
 stops rewiring at half of training (v = 0.5, appendix D); RESET uses z = steps / 20 (100) and
@@ -51,6 +54,8 @@ Examples
 (19, 'd=0.5', 1)
 >>> get_sweep("rewire", steps=8, num_samples=500).points[0].config.steps
 8
+>>> get_sweep("exploit", schedule="step").spec, get_sweep("exploit", schedule="cosine").spec
+({'steps': 2000, 'overrides': {'schedule': 'step'}}, {'steps': 2000, 'overrides': {}})
 """
 
 from __future__ import annotations
@@ -120,7 +125,9 @@ def get_sweep(name: str, steps: int | None = None, **overrides: Any) -> Sweep:
         Training steps of every run (``longer``: the base multiplied by ``t``).
     **overrides
         Values of :data:`OVERRIDABLE` RunConfig fields for every point (e.g. a tiny
-        ``num_samples`` in tests).
+        ``num_samples`` in tests, or ``schedule="step"``). They are part of the sweep's spec
+        (a sweep directory holds one setting) except where equal to the RunConfig default, so
+        ``schedule="cosine"`` is the same sweep as no override.
 
     Raises
     ------
@@ -136,6 +143,8 @@ def get_sweep(name: str, steps: int | None = None, **overrides: Any) -> Sweep:
         raise ConfigError(f"sweep overrides may only set {OVERRIDABLE}; got {bad}.")
     steps = DEFAULT_STEPS[name] if steps is None else steps
     base = RunConfig(method="regular", steps=steps, **overrides)
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    overrides = {k: v for k, v in overrides.items() if v != defaults[k]}  # one spelling
     points = tuple(dataclasses.replace(p, index=i) for i, p in enumerate(_BUILDERS[name](base)))
     return Sweep(name, points, {"steps": steps, "overrides": dict(sorted(overrides.items()))})
 

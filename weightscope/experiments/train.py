@@ -37,13 +37,20 @@ from weightscope.errors import ConfigError, hint
 
 from .data import MNIST1D
 
-__all__ = ["PRESETS", "RECIPES", "SCHEDULES", "TrainConfig", "TrainResult", "evaluate",
-           "make_optimizer", "train"]
+__all__ = ["PRESETS", "RECIPES", "SCHEDULES", "STEP_MILESTONES", "WARMUP_FRACTION",
+           "TrainConfig", "TrainResult", "evaluate", "make_optimizer", "train"]
 
 #: Optimizer recipes.
 RECIPES = ("adamw", "sgd")
-#: Learning-rate schedules: constant, or cosine decay from ``lr`` towards 0 over ``steps``.
-SCHEDULES = ("constant", "cosine")
+#: Learning-rate schedules (:meth:`TrainConfig.lr_at`): constant; cosine decay from ``lr``
+#: towards 0 over ``steps``; the paper's image-classification step decay (appendix C: linear
+#: warm-up for 5 of 90 epochs, x0.1 at epochs 30, 60 and 80).
+SCHEDULES = ("constant", "cosine", "step")
+#: The ``step`` schedule's warm-up, as a fraction of ``steps`` (the paper's 5 of 90 epochs).
+WARMUP_FRACTION = (5, 90)
+#: The ``step`` schedule's milestones as fractions of ``steps`` (epochs 30, 60, 80 of 90); the
+#: learning rate is multiplied by 0.1 at each.
+STEP_MILESTONES = ((1, 3), (2, 3), (8, 9))
 #: Defaults of each recipe for the fields left as ``None``.
 PRESETS = {
     "adamw": {"lr": 1e-3, "weight_decay": 0.05},  # decoupled weight decay
@@ -70,8 +77,11 @@ class TrainConfig:
         SGD momentum, or AdamW's beta1 (beta2 is 0.999).
     steps, batch_size, seed : int
         Optimizer steps, samples per step, seed of the batch order.
-    schedule : {"constant", "cosine"}
-        Learning-rate schedule; cosine uses ``lr * (1 + cos(pi * (s - 1) / steps)) / 2`` at step s.
+    schedule : {"constant", "cosine", "step"}
+        Learning-rate schedule (:meth:`lr_at`): cosine uses
+        ``lr * (1 + cos(pi * (s - 1) / steps)) / 2`` at step s; step is the paper's
+        image-classification schedule (linear warm-up over :attr:`warmup_steps`, then x0.1 at
+        1/3, 2/3 and 8/9 of ``steps``).
     eval_every : int, default 0
         Also measure test error every this many steps (0: only at the end).
 
@@ -108,7 +118,21 @@ class TrainConfig:
             _check_int(name, getattr(self, name), low=0)
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}. "
-                              "Pass schedule='constant' or schedule='cosine'.")
+                              f"Pass e.g. {hint('schedule', 'cosine')}.")
+
+    @property
+    def warmup_steps(self) -> int:
+        """Linear warm-up length of the ``step`` schedule: ``steps * 5 / 90`` rounded half up,
+        at least 1 (the paper's 5 warm-up epochs of 90; 111 of 2000 steps).
+
+        Examples
+        --------
+        >>> from weightscope.experiments.train import TrainConfig
+        >>> TrainConfig(steps=2000).warmup_steps, TrainConfig(steps=8).warmup_steps
+        (111, 1)
+        """
+        num, den = WARMUP_FRACTION
+        return max(1, (2 * self.steps * num + den) // (2 * den))
 
     def lr_at(self, step: int) -> float:
         """Learning rate used by optimizer step ``step`` (1-based).
@@ -118,10 +142,18 @@ class TrainConfig:
         >>> from weightscope.experiments.train import TrainConfig
         >>> TrainConfig(steps=4, schedule="cosine").lr_at(3)
         0.0005
+        >>> cfg = TrainConfig(steps=90, schedule="step", lr=0.1)
+        >>> [round(cfg.lr_at(s), 6) for s in (1, 5, 30, 31, 61, 81, 90)]
+        [0.02, 0.1, 0.1, 0.01, 0.001, 0.0001, 0.0001]
         """
         if self.schedule == "constant":
             return float(self.lr)
-        return 0.5 * float(self.lr) * (1.0 + math.cos(math.pi * (step - 1) / self.steps))
+        if self.schedule == "cosine":
+            return 0.5 * float(self.lr) * (1.0 + math.cos(math.pi * (step - 1) / self.steps))
+        # step: milestone k/n is passed once (step - 1) / steps >= k/n (exact in integers)
+        drops = sum(n * (step - 1) >= k * self.steps for k, n in STEP_MILESTONES)
+        warmup = min(1.0, step / self.warmup_steps)
+        return float(self.lr) * warmup * 0.1**drops
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ seeds; :func:`weightscope.analyze.sweeps.sweep_table` builds it) whose ``attrs["
 names the sweep. Panel functions take ``ax=None`` and return the Axes; :func:`sweep_figure`
 takes ``fig=None`` and returns the Figure. Error bars are one standard deviation over seeds. A
 ``REGULAR`` series with a single row is drawn as the dense reference line (with its band).
+Tables that carry the runs' exploration (``explored_fraction``) also get
+:func:`plot_error_vs_explored`: test error against explored fraction across methods.
 
 Examples
 --------
@@ -30,13 +32,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter, PercentFormatter
 
+from weightscope.analyze.sweeps import exploration_trend
 from weightscope.errors import ConfigError
 
 from .style import PALETTE, PANEL_SIZE, fit_titles, new_axes, new_figure, paper_style
 
-__all__ = ["OKABE_ITO", "SWEEP_PLOTS", "plot_blocks", "plot_capacity", "plot_exploit",
-           "plot_grad_scale", "plot_longer", "plot_methods", "plot_reset", "plot_rewire",
-           "plot_sweep", "sweep_figure"]
+__all__ = ["OKABE_ITO", "SWEEP_PLOTS", "explored_figure", "plot_blocks", "plot_capacity",
+           "plot_error_vs_explored", "plot_exploit", "plot_grad_scale", "plot_longer",
+           "plot_methods", "plot_reset", "plot_rewire", "plot_sweep", "sweep_figure"]
 
 #: Okabe & Ito (2008) colours without black and yellow (too light on white), in line order.
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
@@ -208,4 +211,50 @@ def sweep_figure(table: xr.Dataset, fig: Figure | None = None) -> Figure:
     None)."""
     fig = new_figure((PANEL_SIZE[0] * 1.2, PANEL_SIZE[1] * 1.3)) if fig is None else fig
     fit_titles(fig, [plot_sweep(table, ax=fig.add_subplot())])
+    return fig
+
+
+def plot_error_vs_explored(table: xr.Dataset, ax: Axes | None = None) -> Axes:
+    """Mean test error against mean explored fraction, one colour per series (method) and
+    one marker per ``x`` (model size d): "wider search, lower error" across methods.
+
+    Rows without an explored fraction (dense series) are left out; a single-row ``REGULAR``
+    is the dense reference line. The title gives Spearman's rho within each d, averaged
+    (:func:`weightscope.analyze.sweeps.exploration_trend`).
+    """
+    if "explored_fraction" not in table:
+        raise ConfigError("plot_error_vs_explored needs a table with 'explored_fraction' (runs "
+                          "recorded with their exploration); this one has only "
+                          f"{sorted(map(str, table.data_vars))}. Run the sweep again.")
+    explored = table["explored_fraction"].values
+    ok = np.isfinite(explored)
+    xs = list(dict.fromkeys(table["x"].values[ok].tolist()))
+    with paper_style():
+        ax = new_axes(ax)
+        for i, series in enumerate(_series(table)):
+            sel = ok & (table["series"].values == series)
+            for x in table["x"].values[sel]:
+                row = sel & (table["x"].values == x)
+                ax.errorbar(explored[row], table["mean"].values[row],
+                            yerr=table["std"].values[row], color=OKABE_ITO[i % 6], ls="none",
+                            marker=_MARKERS[xs.index(x) % 6], ms=4, capsize=2)
+            if sel.any():
+                ax.plot([], [], "o", color=OKABE_ITO[i % 6], ms=4, label=series)
+        for j, x in enumerate(xs):
+            ax.plot([], [], _MARKERS[j % 6], color=PALETTE["reference"], ms=4, label=f"d={x:g}")
+        _reference(ax, table)
+        _error_axis(ax, table["mean"].values[ok])
+        rho = exploration_trend(table)["mean_spearman_within_x"]
+        ax.set(xlabel="explored fraction (mean over seeds)",
+               title="error vs explored fraction" + ("" if rho is None else
+                                                     f" (Spearman ρ within d: {rho:+.2f})"))
+        ax.legend(frameon=False, fontsize=6, ncols=2)
+    return ax
+
+
+def explored_figure(table: xr.Dataset, fig: Figure | None = None) -> Figure:
+    """A one-panel Figure of :func:`plot_error_vs_explored` (a new, pyplot-free Figure at 200
+    dpi when ``fig`` is None)."""
+    fig = new_figure((PANEL_SIZE[0] * 1.2, PANEL_SIZE[1] * 1.3)) if fig is None else fig
+    fit_titles(fig, [plot_error_vs_explored(table, ax=fig.add_subplot())])
     return fig
