@@ -77,7 +77,7 @@ def test_round_trip_property(method: str, density: float, seed: int, steps: int)
         ({"num_samples": 105}, ConfigError, r"num_samples must be a multiple of 10"),
         ({"num_samples": 100}, ConfigError, r"train split holds a batch of 128; got 100"),
         ({"steps": 0}, ConfigError, r"steps must be an int >= 1; got 0"),
-        ({"schedule": "step"}, ConfigError, r"schedule must be one of"),
+        ({"schedule": "linear"}, ConfigError, r"schedule must be one of"),
     ],
 )
 def test_bad_configs(kwargs: dict, error: type, match: str) -> None:
