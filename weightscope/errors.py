@@ -37,6 +37,7 @@ __all__ = [
     "AnalysisError",
     "ConfigError",
     "CorruptRunError",
+    "DivergedRunWarning",
     "IncompleteRunWarning",
     "MissingExtraError",
     "NotARunError",
@@ -181,3 +182,8 @@ class WeightscopeWarning(UserWarning):
 
 class IncompleteRunWarning(WeightscopeWarning):
     """A run was not closed (crashed or still being written); only its flushed prefix is used."""
+
+
+class DivergedRunWarning(WeightscopeWarning):
+    """A run diverged (its weights became NaN/Inf); only its snapshots up to the last
+    all-finite one are analyzed."""
