@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,12 +16,14 @@ from typing import Annotated, Any
 import typer
 
 from weightscope.analyze import Figure1Data, figure1_data
+from weightscope.errors import ConfigError
 from weightscope.store import open_run
+from weightscope.store.paths import is_url
 
 from .base import app, handle_errors
 from .cluster import check_cluster_paths, scheduler_client
 from .follow import follow as follow_runs
-from .outputs import print_summary, run_labels, write_outputs
+from .outputs import check_out, print_summary, run_labels, write_outputs
 from .progress import phases
 from .storage import StorageOption, parse_storage_options
 
@@ -55,6 +58,8 @@ def analyze(
 ) -> None:
     """Render the paper's Figure 1 and write the numbers behind it."""
     options = parse_storage_options(storage_option)
+    check_distinct(runs)
+    check_out(out)
     kwargs: dict[str, Any] = {"keep": keep, "param": param, "bins": bins, "scope": scope}
     if scheduler:
         check_cluster_paths(runs)
@@ -83,3 +88,22 @@ def analyze_runs(runs: list[str], labels: list[str] | None = None,
         datasets = [open_run(r, storage_options=storage_options) for r in runs]
         return figure1_data(datasets, labels=labels or run_labels(runs), on_phase=phase,
                             require_decay=False, **kwargs)
+
+
+def check_distinct(runs: list[str]) -> None:
+    """Refuse a run given twice (the same directory or URL, however spelled).
+
+    >>> check_distinct(["a.zarr", "b.zarr"])
+    >>> check_distinct(["a.zarr", "./a.zarr"])
+    Traceback (most recent call last):
+    ...
+    weightscope.errors.ConfigError: each RUN must be given once; 'a.zarr' and './a.zarr' are \
+the same run. Pass it once.
+    """
+    seen: dict[str, str] = {}
+    for run in runs:
+        key = run.rstrip("/") if is_url(run) else os.path.realpath(run)
+        if key in seen:
+            raise ConfigError(f"each RUN must be given once; '{seen[key]}' and '{run}' are the "
+                              "same run. Pass it once.")
+        seen[key] = run

@@ -38,6 +38,10 @@ def _root() -> None:
 def handle_errors(func: F) -> F:
     """Map weightscope errors to an exit code and one line on stderr; show warnings plainly.
 
+    Every error ends the command with exactly one line on stderr: a weightscope error exits
+    with its ``exit_code`` (2 for bad input or a damaged store), any other exception with 1
+    (a runtime failure) and its type named; a multi-line message is joined into one line.
+
     While the command runs, the fixes in weightscope's messages name its options (``--keep
     0.25``, not ``keep=0.25``: :func:`weightscope.errors.option_names`).
     """
@@ -51,12 +55,12 @@ def handle_errors(func: F) -> F:
             try:
                 return func(*args, **kwargs)
             except WeightscopeError as err:
-                typer.echo(f"error: {err}", err=True)
+                typer.echo(f"error: {_one_line(str(err))}", err=True)
                 raise typer.Exit(err.exit_code) from None
             except (KeyboardInterrupt, typer.Exit, typer.Abort):
                 raise
-            except Exception as err:
-                typer.echo(f"error: {type(err).__name__}: {err}", err=True)
+            except Exception as err:  # a runtime failure: exit 1, still one line
+                typer.echo(f"error: {type(err).__name__}: {_one_line(str(err))}", err=True)
                 raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -74,6 +78,11 @@ def command_options(func: Callable[..., Any]) -> dict[str, str]:
                 named = [d for d in decls if isinstance(d, str) and d.startswith("--")]
                 options[name] = named[0] if named else "--" + name.replace("_", "-")
     return options
+
+
+def _one_line(message: str) -> str:
+    """``message`` on one line (an error from a library may span several)."""
+    return " ".join(message.split())
 
 
 def _show_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> None:

@@ -4,28 +4,47 @@
 The numbers of :func:`weightscope.analyze.summary` are computed once per rendering: the same
 dict is written to ``summary.json`` and given to :func:`print_summary`.
 
+Every command that writes files (``analyze``, ``demo``, ``sweep``, ``plot-sweep``) checks its
+output directory with :func:`check_out` before any work, and writes each file with
+:func:`write_atomically`: into a temporary file of the same directory, renamed over the old one
+once complete, so a kill leaves the previous file or the new one, never a truncated one. An
+output that is a symbolic link is replaced by the new file, never written through.
+
 Examples
 --------
 >>> run_labels(["runs/a.zarr", "other/a.zarr", "s3://bucket/b.zarr/"])
 ['a#0', 'a#1', 'b']
+>>> import tempfile
+>>> out = check_out(Path(tempfile.mkdtemp()) / "figures")
+>>> write_atomically(out / "note.txt", lambda f: f.write(b"hello"))
+>>> (out / "note.txt").read_text(), sorted(p.name for p in out.iterdir())
+('hello', ['note.txt'])
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from weightscope.analyze import Figure1Data, summary
+from weightscope.errors import ConfigError, arg
 from weightscope.plot import figure1
 
 from .progress import phases
 
-__all__ = ["print_summary", "run_labels", "write_outputs"]
+__all__ = ["check_out", "print_summary", "run_labels", "write_atomically", "write_outputs"]
+
+#: The metadata file of a zarr (v3) group or array: a directory holding one is a store.
+_STORE_MARK = "zarr.json"
 
 
 def run_labels(runs: list[str]) -> list[str]:
@@ -36,19 +55,113 @@ def run_labels(runs: list[str]) -> list[str]:
 
 def write_outputs(data: Figure1Data, out: Path, fmt: str,
                   extra: dict[str, Any] | None = None) -> tuple[list[Path], dict[str, Any]]:
-    """Write ``figure1.<fmt>`` and ``summary.json`` (plus ``extra`` fields) into ``out``.
+    """Write ``figure1.<fmt>`` and ``summary.json`` (plus ``extra`` fields) into ``out``
+    (checked with :func:`check_out` by the caller), each atomically.
 
     Returns the paths written and the numbers of ``summary.json`` (for :func:`print_summary`).
     """
     out.mkdir(parents=True, exist_ok=True)
+    fig_path, json_path = out / f"figure1.{fmt}", out / "summary.json"
     with phases("rendering Figure 1"):
         fig = figure1(data)
-        fig_path = out / f"figure1.{fmt}"
-        fig.savefig(fig_path)
+        write_atomically(fig_path, lambda f: fig.savefig(f, format=fmt))
     numbers = {**summary(data), **(extra or {})}
-    json_path = out / "summary.json"
-    json_path.write_text(json.dumps(numbers, indent=1) + "\n")
+    text = json.dumps(numbers, indent=1) + "\n"
+    write_atomically(json_path, lambda f: f.write(text.encode()))
     return [fig_path, json_path], numbers
+
+
+def check_out(out: Path, *, create: bool = True) -> Path:
+    """Check the output directory ``out`` before any work; return it.
+
+    It must lie outside every zarr store (a run: writing there would alter it), be a directory
+    or not exist yet, and be writable: created when ``create`` (a probe file is made and
+    removed), else its nearest existing ancestor must allow creating it.
+
+    Raises
+    ------
+    ConfigError
+        ``out`` breaks one of these rules (the message names it and the fix).
+    """
+    here = Path(os.path.abspath(out))
+    store = _enclosing_store(here)
+    if store is not None:
+        raise ConfigError(f"{arg('out')} must lie outside every run store; '{out}' is inside "
+                          f"the zarr store '{store}', and writing there would alter it. Pass "
+                          f"a directory outside it, e.g. {arg('out')} '{store.parent}'.")
+    if here.exists() and not here.is_dir():
+        raise ConfigError(f"{arg('out')} must be a directory; '{out}' is a file. Pass a new "
+                          "or existing directory.")
+    try:
+        if create:
+            here.mkdir(parents=True, exist_ok=True)
+            _probe(here)
+        else:
+            _check_creatable(here)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise ConfigError(f"{arg('out')} must be a writable directory; '{out}' is not "
+                          f"({reason}). Pass a directory you can write to.") from None
+    return out
+
+
+def write_atomically(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
+    """Create or replace the file ``path`` with what ``write`` writes to a binary file.
+
+    ``write`` fills a new temporary file of the same directory (created exclusively, so never
+    an existing file or link), which is synced and renamed to ``path``: readers and a kill see
+    the old file or the new one. A link at ``path`` is replaced, not followed; on failure the
+    temporary file is removed and ``path`` is untouched.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
+            os.fsync(f.fileno())
+        if path.is_dir() and not path.is_symlink():
+            raise ConfigError(f"cannot write '{path}': a directory has that name. Remove it or "
+                              f"pass another {arg('out')}.")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _enclosing_store(path: Path) -> Path | None:
+    """The outermost directory at or above ``path`` (symbolic links resolved, else as given)
+    that is a zarr store, or None."""
+    for chain in (path.resolve(), path):
+        stores = [c for c in (chain, *chain.parents) if (c / _STORE_MARK).is_file()]
+        if stores:
+            return stores[-1]
+    return None
+
+
+def _probe(directory: Path) -> None:
+    """Raise OSError unless a file can be created in ``directory``."""
+    fd, probe = tempfile.mkstemp(prefix=".weightscope-probe-", dir=directory)
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _check_creatable(path: Path) -> None:
+    """Raise OSError unless ``path`` exists as a writable directory or can be created."""
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if existing != path and not existing.is_dir():
+        raise NotADirectoryError(20, "a parent is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(13, "not writable")
 
 
 def print_summary(s: dict[str, Any], paths: list[Path]) -> None:
@@ -66,8 +179,9 @@ def print_summary(s: dict[str, Any], paths: list[Path]) -> None:
                   f"{sets['final_active']:.3f} / {sets['final_inactive']:.3f}")
     fam = dist.get("family")
     if fam:
+        rho = fam["spearman_total_vs_added"]
         table.add_row("middle", "Spearman(total distance, weights added)",
-                      f"{fam['spearman_total_vs_added']:+.2f}")
+                      "n/a" if rho is None else f"{rho:+.2f}")
     _decay_rows(table, dec)
     excluded = sets["excluded_nan"]
     if excluded:

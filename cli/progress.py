@@ -124,7 +124,11 @@ def phases(first: str) -> Iterator[Phases]:
 
 @contextmanager
 def bar(description: str, total: int) -> Iterator[Callable[..., None]]:
-    """A progress bar with ETA; yields ``advance(n=1, description=None)``."""
+    """A progress bar with ETA; yields ``advance(n=1, description=None)``.
+
+    The bar stays on screen when the block ends normally; an exception removes it (on a
+    console that is not a terminal it is never drawn), so an error message stands alone.
+    """
     with _Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
             "{task.completed}/{task.total}"), TimeElapsedColumn(), TextColumn("ETA"),
             TimeRemainingColumn(), console=_console(),
@@ -135,4 +139,8 @@ def bar(description: str, total: int) -> Iterator[Callable[..., None]]:
             progress.update(task, advance=n, **({"description": description}
                                                 if description else {}))
 
-        yield advance
+        try:
+            yield advance
+        except BaseException:  # the error is the only line left behind: no final bar
+            progress.live.transient = True
+            raise
