@@ -39,6 +39,7 @@ __all__ = ["SMOOTH", "exploration_figure", "plot_explored_fraction", "plot_flip_
 #: Width of the flip rate's moving mean, as a fraction of each run's steps.
 SMOOTH = 0.02
 _PROGRESS = "training progress (fraction of steps)"
+_DASHES = ("-", "--", "-.", ":")
 
 
 def _explored(runs: Mapping[str, xr.Dataset]) -> dict[str, xr.Dataset]:
@@ -47,8 +48,10 @@ def _explored(runs: Mapping[str, xr.Dataset]) -> dict[str, xr.Dataset]:
             for label, ds in runs.items()}
 
 
-def _colors(labels: list[str]) -> dict[str, str]:
-    return {label: OKABE_ITO[i % len(OKABE_ITO)] for i, label in enumerate(labels)}
+def _styles(labels: list[str]) -> dict[str, dict[str, str]]:
+    """Colour and dash of each run (dashes tell apart runs whose lines coincide)."""
+    return {label: {"color": OKABE_ITO[i % len(OKABE_ITO)], "ls": _DASHES[i % len(_DASHES)]}
+            for i, label in enumerate(labels)}
 
 
 def _moving_mean(values: np.ndarray, width: int) -> np.ndarray:
@@ -65,7 +68,7 @@ def _moving_mean(values: np.ndarray, width: int) -> np.ndarray:
 def _curves(runs: Mapping[str, xr.Dataset], var: str, ax: Axes | None, ylabel: str,
             title: str, smooth: bool = False) -> Axes:
     data = _explored(runs)
-    colors = _colors(list(data))
+    styles = _styles(list(data))
     with paper_style():
         ax, own = new_axes(ax), ax is None
         for label, ex in data.items():
@@ -76,9 +79,10 @@ def _curves(runs: Mapping[str, xr.Dataset], var: str, ax: Axes | None, ylabel: s
             if smooth:
                 values = _moving_mean(values, max(1, round(SMOOTH * values.size)))
             x = curve[f"{curve.dims[0]}_progress"].values
-            ax.plot(x, values, color=colors[label], label=label)
+            ax.plot(x, values, label=label, **styles[label])
         ax.set(xlim=(0, 1), xlabel=_PROGRESS, ylabel=ylabel, title=title)
-        ax.set_ylim(bottom=0)
+        top = ax.get_ylim()[1]
+        ax.set_ylim(-0.02 * top, top)  # lines at 0 (STATIC's flips) stay visible
         if ax.get_legend_handles_labels()[0]:
             ax.legend(frameon=False, fontsize=6)
         else:
