@@ -8,7 +8,12 @@ Torch side (importing this package imports torch). Modules:
 * :mod:`~weightscope.experiments.train` -- :class:`TrainConfig` (recipes "adamw" and "sgd"),
   :func:`train` with ``on_step`` / ``on_optimizer`` hooks;
 * :mod:`~weightscope.experiments.demo` -- :class:`DemoConfig`, :func:`demo_config` and
-  :func:`run_family`, used by ``weightscope demo``.
+  :func:`run_family`, used by ``weightscope demo``;
+* :mod:`~weightscope.experiments.lm` -- the bundled language-model task: a grammar-generated
+  corpus (:func:`~.lm.load_corpus`) and a small decoder-only transformer
+  (:func:`~.lm.transformer`);
+* :mod:`~weightscope.experiments.tasks` -- :func:`~.tasks.get_task`: data, models and metric of
+  each task ("mnist1d", "lm") that run configs, sweeps and the demo name.
 
 Examples
 --------

@@ -1,4 +1,4 @@
-"""One sparse-training experiment on MNIST-1D as a frozen, validated, JSON round-trippable config.
+"""One sparse-training experiment as a frozen, validated, JSON round-trippable config.
 
 A :class:`RunConfig` names the method (the paper's REGULAR, REDUCE, SEARCH and the baselines),
 its structure, density and hyper-parameters, the model, the recipe and the seed. It is the unit
@@ -20,8 +20,13 @@ lottery     density structure rewind            density 0.25 (0.5 for 2:4)
 set, rigl   density rewire_every drop_fraction  density 0.25, rewire_every 100
 ==========  ==================================  =============================================
 
-The defaults of the task (1D CNN of width 32, SGD with cosine decay, 2000 steps, MNIST-1D with
-10,000 samples) are those of the sweeps; :mod:`weightscope.experiments.sweeps` explains them.
+The ``task`` (:mod:`weightscope.experiments.tasks`) is MNIST-1D (default) or the bundled
+language model ``"lm"``; the fields ``arch``, ``width``, ``recipe``, ``steps``, ``batch_size``
+and ``num_samples`` left as None resolve to the task's defaults (MNIST-1D: 1D CNN of width 32,
+SGD with cosine decay, 2000 steps, 10,000 samples; those of the sweeps,
+:mod:`weightscope.experiments.sweeps` explains them). The key of a MNIST-1D config hashes its
+JSON without the ``task`` field, so results stored before the field existed keep their keys;
+any other task is part of the key, and stores of different tasks never mix.
 
 Examples
 --------
@@ -29,6 +34,8 @@ Examples
 >>> cfg = RunConfig(method="search", density=0.1, reset_every=100)
 >>> RunConfig.from_json(cfg.to_json()) == cfg, cfg.rewire_every, len(cfg.key())
 (True, 1, 16)
+>>> RunConfig(task="lm").arch, RunConfig(task="lm").key() != RunConfig().key()
+('transformer', True)
 >>> RunConfig(method="reduce", grad_scale=0.5)
 Traceback (most recent call last):
 ...
@@ -44,12 +51,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from torch import nn
+
 from weightscope._validate import check_int, check_real
 from weightscope.errors import ConfigError
 from weightscope.sparse import SET, Lottery, Method, RigL, Search, Static, parse_structure
 from weightscope.sparse.structures import fixed_density
 
-from .models import ARCHS
+from .tasks import Task, get_task
 from .train import TrainConfig
 
 __all__ = ["LAYER_SETS", "METHODS", "RunConfig"]
@@ -97,12 +106,15 @@ class RunConfig:
         Initial fraction ``f`` swapped by SET and RigL (decays linearly).
     rewind : float
         LOTTERY's rewind point ``eps`` as a fraction of ``steps`` in [0, 1) (0: initial weights).
+    task : str
+        Bundled task (:data:`~.tasks.TASKS`): "mnist1d" or "lm".
     arch, width : str, int
-        Bundled model (:func:`weightscope.experiments.models.build`) and its full width.
+        Model of the task (:meth:`~.tasks.Task.build`) and its full width.
     recipe, lr, schedule, steps, batch_size : training recipe (:class:`~.train.TrainConfig`);
         ``lr`` None resolves to the recipe's preset.
     num_samples : int
-        MNIST-1D size (80 % train, 20 % test), a multiple of 10.
+        Dataset size (80 % train, 20 % test), a multiple of 10: MNIST-1D samples or the
+        language model's token windows.
     seed : int
         Seed of the model's initialization, the batch order and the method's random draws.
     """
@@ -118,17 +130,21 @@ class RunConfig:
     decay: float = 0.0
     drop_fraction: float = 0.3
     rewind: float = 0.05
-    arch: str = "cnn"
-    width: int = 32
-    recipe: str = "sgd"
+    task: str = "mnist1d"
+    arch: str | None = None
+    width: int | None = None
+    recipe: str | None = None
     lr: float | None = None
     schedule: str = "cosine"
-    steps: int = 2000
-    batch_size: int = 128
-    num_samples: int = 10_000
+    steps: int | None = None
+    batch_size: int | None = None
+    num_samples: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name, value in self.task_spec.defaults.items():  # validates the task
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {METHODS}; got {self.method!r}. "
                               "Pass e.g. method='search'.")
@@ -157,8 +173,7 @@ class RunConfig:
                 f"{name}={value!r} with method={self.method!r}. Drop it or change the method.")
 
     def _check_model(self) -> None:
-        if self.arch not in ARCHS:
-            raise ConfigError(f"arch must be one of {ARCHS}; got {self.arch!r}. Pass arch='cnn'.")
+        self.task_spec.check_arch(self.arch)
         if self.layers not in LAYER_SETS:
             raise ConfigError(f"layers must be one of {LAYER_SETS}; got {self.layers!r}. "
                               "Pass layers='default'.")
@@ -183,6 +198,26 @@ class RunConfig:
         if self.method == "lottery":
             check_real(self.rewind, "rewind must be a fraction of steps in [0, 1)", low=0.0,
                        high=1.0, high_open=True, fix="Pass e.g. rewind=0.05 (the paper's k/20).")
+
+    @property
+    def task_spec(self) -> Task:
+        """The :class:`~.tasks.Task` this run trains on."""
+        return get_task(self.task)
+
+    def build(self, width: int | None = None, seed: int | None = None) -> nn.Module:
+        """The task's ``arch`` at ``width`` (default: this config's), seeded if asked.
+
+        Examples
+        --------
+        >>> from weightscope.experiments.models import count_weights
+        >>> count_weights(RunConfig().build())
+        9504
+        """
+        return self.task_spec.build(self.arch, self.width if width is None else width, seed)
+
+    def load_data(self) -> Any:
+        """The task's dataset at ``num_samples`` (cached)."""
+        return self.task_spec.load(self.num_samples)
 
     @property
     def sparse(self) -> bool:
@@ -251,8 +286,13 @@ class RunConfig:
         return cls.from_dict(data)
 
     def key(self) -> str:
-        """16 hex digits of the SHA-256 of :meth:`to_json` (equal configs, equal keys)."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+        """16 hex digits of the SHA-256 of :meth:`to_json` (equal configs, equal keys); for
+        MNIST-1D, of the JSON without ``task`` (the keys from before the field existed)."""
+        data = self.to_dict()
+        if data["task"] == "mnist1d":
+            del data["task"]
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with ``changes`` applied (validated again)."""
