@@ -54,6 +54,8 @@ Examples
 (19, 'd=0.5', 1)
 >>> get_sweep("rewire", steps=8, num_samples=500).points[0].config.steps
 8
+>>> get_sweep("methods", task="lm").points[0].config.arch  # the language model's task
+'transformer'
 >>> get_sweep("exploit", schedule="step").spec, get_sweep("exploit", schedule="cosine").spec
 ({'steps': 2000, 'overrides': {'schedule': 'step'}}, {'steps': 2000, 'overrides': {}})
 """
@@ -70,6 +72,7 @@ from weightscope._validate import check_int
 from weightscope.errors import ConfigError, hint
 
 from .sparse_config import RunConfig
+from .tasks import get_task
 
 __all__ = ["DEFAULT_STEPS", "SWEEPS", "Point", "Sweep", "get_sweep"]
 
@@ -85,7 +88,7 @@ CAPACITY_DENSITIES = (0.5, 0.25, 0.1, 0.05)
 LENGTHS = (1, 2, 4, 8)
 BLOCK_SIZES = (1, 2, 4, 8)
 #: Fields of RunConfig a sweep may override for all its points (tests use tiny sizes).
-OVERRIDABLE = ("arch", "width", "recipe", "lr", "schedule", "batch_size", "num_samples")
+OVERRIDABLE = ("task", "arch", "width", "recipe", "lr", "schedule", "batch_size", "num_samples")
 
 
 @dataclass(frozen=True)
@@ -141,12 +144,23 @@ def get_sweep(name: str, steps: int | None = None, **overrides: Any) -> Sweep:
     bad = sorted(set(overrides) - set(OVERRIDABLE))
     if bad:
         raise ConfigError(f"sweep overrides may only set {OVERRIDABLE}; got {bad}.")
-    steps = DEFAULT_STEPS[name] if steps is None else steps
+    steps = _default_steps(name, overrides.get("task", "mnist1d")) if steps is None else steps
     base = RunConfig(method="regular", steps=steps, **overrides)
     defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
     overrides = {k: v for k, v in overrides.items() if v != defaults[k]}  # one spelling
     points = tuple(dataclasses.replace(p, index=i) for i, p in enumerate(_BUILDERS[name](base)))
-    return Sweep(name, points, {"steps": steps, "overrides": dict(sorted(overrides.items()))})
+    spec: dict[str, Any] = {"steps": steps, "overrides": dict(sorted(overrides.items()))}
+    if base.task != "mnist1d":  # what its "test_error" measures (MNIST-1D specs predate this)
+        spec["metric"] = base.task_spec.metric
+    return Sweep(name, points, spec)
+
+
+def _default_steps(name: str, task: str) -> int:
+    """:data:`DEFAULT_STEPS` on MNIST-1D; another task's own steps (``longer``: a quarter)."""
+    if task == "mnist1d":
+        return DEFAULT_STEPS[name]
+    steps = int(get_task(task).defaults["steps"])
+    return max(1, steps // 4) if name == "longer" else steps
 
 
 def _regular(base: RunConfig, x: float = 1.0) -> Point:
