@@ -1,4 +1,4 @@
-"""The `weightscope demo` experiment: an MNIST-1D model family trained with a per-run hook.
+"""The `weightscope demo` experiment: a model family trained with a per-run hook.
 
 :func:`run_family` trains every member of a width family (smallest first) with the same data,
 batch order and recipe, and gives each run to a hook made by ``make_recorder(spec, model)``.
@@ -20,7 +20,8 @@ after it, so a run that fails is closed by the hook's own ``__exit__``; other ho
 The presets (:func:`demo_config`) come from ``scripts/figure1_recipe_study.py``: with
 ``recipe="adamw"`` all three Figure 1 trends hold; with ``recipe="sgd"`` the right panel is
 inverted, which the demo can show as a contrast (measurements: ``docs/performance.md``,
-section "Experiments").
+section "Experiments"). ``task="lm"`` (:data:`TASK_PRESETS`) trains the bundled language
+model's width family instead (:mod:`~.lm`; the paper's appendix A language-modeling rows).
 
 Examples
 --------
@@ -45,17 +46,22 @@ from weightscope._validate import check_int
 from weightscope.config import RecorderConfig
 from weightscope.errors import ConfigError, arg, hint
 
-from .data import MNIST1D, load_mnist1d
-from .models import ARCHS, build, count_weights, model_family
+from .data import MNIST1D
+from .tasks import get_task
 from .train import RECIPES, TrainConfig, TrainResult, train
 
-__all__ = ["DEMO_PRESETS", "DemoConfig", "FamilyRun", "RunHook", "RunSpec", "demo_config",
-           "run_family"]
+__all__ = ["DEMO_PRESETS", "TASK_PRESETS", "DemoConfig", "FamilyRun", "RunHook", "RunSpec",
+           "demo_config", "run_family"]
 
 #: Demo settings per recipe (chosen from the measurements in docs/performance.md).
 DEMO_PRESETS: dict[str, dict[str, object]] = {
     "adamw": {"recipe": "adamw", "arch": "mlp", "n_models": 4, "steps": 4000, "every": 40},
     "sgd": {"recipe": "sgd", "arch": "mlp", "n_models": 4, "steps": 4000, "every": 40},
+}
+#: Settings that replace the recipe's preset for a task other than MNIST-1D.
+TASK_PRESETS: dict[str, dict[str, object]] = {
+    "lm": {"task": "lm", "arch": "transformer", "steps": 1200, "every": 12, "batch_size": 32,
+           "num_samples": 5000},
 }
 
 
@@ -79,6 +85,8 @@ class DemoConfig:
         torch intra-op threads while training (restored afterwards); None keeps the current
         setting. These models are too small to gain from more threads (OpenMP threads only
         compete for cores).
+    task : str, default "mnist1d"
+        Bundled task (:data:`~.tasks.TASKS`); ``num_samples`` counts its samples.
 
     Examples
     --------
@@ -96,10 +104,10 @@ class DemoConfig:
     seed: int = 0
     num_samples: int = 5000
     threads: int | None = 1
+    task: str = "mnist1d"
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise ConfigError(f"arch must be one of {ARCHS}; got {self.arch!r}. Pass arch='mlp'.")
+        get_task(self.task).check_arch(self.arch)
         if self.recipe not in RECIPES:
             raise ConfigError(f"recipe must be one of {RECIPES}; got {self.recipe!r}. "
                               "Pass recipe='adamw' or recipe='sgd'.")
@@ -118,7 +126,7 @@ class DemoConfig:
     @property
     def widths(self) -> tuple[int, ...]:
         """Widths of the family members, smallest first."""
-        return model_family(self.arch, self.n_models)
+        return get_task(self.task).widths(self.arch, self.n_models)
 
     @property
     def train_config(self) -> TrainConfig:
@@ -132,26 +140,27 @@ class DemoConfig:
         specs = []
         for width in self.widths:
             name = f"{self.arch}-w{width}"
-            with torch.device("meta"):
-                n_weights = count_weights(build(self.arch, width))
+            n_weights = get_task(self.task).count(self.arch, width)
             specs.append(RunSpec(name=name, arch=self.arch, width=width, n_weights=n_weights,
                                  path=out / f"{name}.zarr", every=self.every, steps=self.steps))
         return tuple(specs)
 
 
-def demo_config(recipe: str = "adamw", **overrides: object) -> DemoConfig:
-    """The demo preset of ``recipe`` (:data:`DEMO_PRESETS`), with optional field overrides.
+def demo_config(recipe: str = "adamw", task: str = "mnist1d", **overrides: object) -> DemoConfig:
+    """The demo preset of ``recipe`` (:data:`DEMO_PRESETS`) and ``task`` (:data:`TASK_PRESETS`),
+    with optional field overrides.
 
     Examples
     --------
     >>> from weightscope.experiments.demo import demo_config
-    >>> demo_config("sgd").recipe
-    'sgd'
+    >>> demo_config("sgd").recipe, demo_config(task="lm").widths
+    ('sgd', (48, 64, 80, 96))
     """
     if recipe not in DEMO_PRESETS:
         raise ConfigError(f"recipe must be one of {tuple(DEMO_PRESETS)}; got {recipe!r}. "
                           "Pass recipe='adamw' or recipe='sgd'.")
-    return DemoConfig(**{**DEMO_PRESETS[recipe], **overrides})  # type: ignore[arg-type]
+    preset = {**DEMO_PRESETS[recipe], **TASK_PRESETS.get(get_task(task).name, {})}
+    return DemoConfig(**{**preset, **overrides})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -216,7 +225,7 @@ def run_family(
     -------
     list of FamilyRun
     """
-    data = load_mnist1d(num_samples=config.num_samples, seed=42)
+    data = get_task(config.task).load(config.num_samples)
     if make_recorder is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     with _torch_threads(config.threads):
@@ -226,7 +235,7 @@ def run_family(
 
 def _run_one(spec: RunSpec, config: DemoConfig, data: MNIST1D, make_recorder: MakeHook | None,
              progress: Progress | None, device: str | torch.device) -> FamilyRun:
-    model = build(spec.arch, spec.width, seed=config.seed)
+    model = get_task(config.task).build(spec.arch, spec.width, seed=config.seed)
     on_step = None if progress is None else _bind(progress, spec)
     hook = None if make_recorder is None else make_recorder(spec, model)
     managed = hasattr(hook, "__enter__") and hasattr(hook, "__exit__")
