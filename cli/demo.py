@@ -19,6 +19,11 @@ class Recipe(str, Enum):
     sgd = "sgd"
 
 
+class Task(str, Enum):
+    mnist1d = "mnist1d"
+    lm = "lm"
+
+
 @app.command()
 @handle_errors
 def demo(
@@ -31,6 +36,8 @@ def demo(
                                                    "recipe's preset).")] = None,
     bins: Annotated[int, typer.Option(help="Equal-count bins of final |w| (right panel).")]
     = 10,
+    task: Annotated[Task, typer.Option(help="mnist1d: MLPs on MNIST-1D; lm: the bundled "
+                                            "transformer language model.")] = Task.mnist1d,
 ) -> None:
     """Train the demo model family with the Recorder and render Figure 1 (a few minutes)."""
     import weightscope as ws
@@ -38,7 +45,8 @@ def demo(
     from weightscope.experiments.demo import demo_config, run_family
 
     validate_bins(bins)  # before minutes of training
-    config = demo_config(recipe.value, **({} if steps is None else {"steps": steps}))
+    config = demo_config(recipe.value, task.value,
+                         **({} if steps is None else {"steps": steps}))
     specs = config.specs(out)
     with bar("training", total=len(specs) * config.steps) as advance:
         runs = run_family(
@@ -54,7 +62,10 @@ def demo(
 
 
 def _demo_facts(config: Any, runs: list[Any]) -> dict[str, Any]:
-    return {"recipe": config.recipe, "arch": config.arch, "steps": config.steps,
+    from weightscope.experiments.tasks import get_task
+
+    return {"task": config.task, "metric": get_task(config.task).metric,
+            "recipe": config.recipe, "arch": config.arch, "steps": config.steps,
             "every": config.every,
             "runs": [{"name": r.spec.name, "weights": r.spec.n_weights,
                       "test_error": r.result.test_error, "wall_s": r.result.wall_time}
