@@ -37,12 +37,17 @@ def sweep(
     = None,
     override: Annotated[list[str] | None, typer.Option(
         "--set", hidden=True, help="FIELD=VALUE for every run (tiny test sizes).")] = None,
+    task: Annotated[str, typer.Option(help="mnist1d (the paper's figures on MNIST-1D) or lm "
+                                           "(the bundled transformer language model).")]
+    = "mnist1d",
 ) -> None:
     """Run one of the paper's sweeps on MNIST-1D (resumable; plot it with plot-sweep)."""
     from weightscope.experiments.runner import done_keys, pending, run_cost, run_sweep
     from weightscope.experiments.sweeps import get_sweep
 
     settings = _overrides(override or [])
+    if task != "mnist1d":
+        settings["task"] = task
     if schedule is not None:
         settings["schedule"] = schedule
     spec = get_sweep(name, steps=steps, **settings)
@@ -85,6 +90,9 @@ def plot_sweep_command(
                           f"{store.name} --out {directory}` first.")
     table = sweep_table(runs)
     fig = sweep_figure(table)
+    metric = _metric(store.spec)
+    for ax in fig.axes:  # the figure says "test error"; name the task's metric
+        ax.set_ylabel(ax.get_ylabel().replace("test error", metric))
     written = []
     for fmt in ("png", "pdf"):
         path = directory / f"{store.name}.{fmt}"
@@ -95,7 +103,12 @@ def plot_sweep_command(
     frame.to_csv(written[-1], index=False)
     written.append(directory / f"{store.name}.json")
     written[-1].write_text(json.dumps(_summary(store, runs, frame), indent=1) + "\n")
-    _print_table(store.name, frame, written)
+    _print_table(store.name, frame, written, metric)
+
+
+def _metric(spec: dict[str, Any]) -> str:
+    """What the sweep's ``test_error`` measures (its task's metric; MNIST-1D: test error)."""
+    return str(spec.get("metric", "test error"))
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:
@@ -119,8 +132,8 @@ def _summary(store: Any, runs: Any, frame: Any) -> dict[str, Any]:
             "rows": rows}
 
 
-def _print_table(name: str, frame: Any, written: list[Path]) -> None:
-    table = Table(title=f"sweep {name}: test error (mean ± std over seeds)",
+def _print_table(name: str, frame: Any, written: list[Path], metric: str) -> None:
+    table = Table(title=f"sweep {name}: {metric} (mean ± std over seeds)",
                   title_justify="left")
     for col in ("series", "x", "mean ± std", "n"):
         table.add_column(col, justify="left" if col == "series" else "right")
