@@ -22,6 +22,7 @@ from weightscope.store.paths import is_url
 
 from .base import app, handle_errors
 from .cluster import check_cluster_paths, scheduler_client
+from .exploration import explore_runs, print_exploration
 from .follow import follow as follow_runs
 from .outputs import check_out, print_summary, run_labels, write_outputs
 from .progress import phases
@@ -73,7 +74,10 @@ def analyze(
             numbers = json.loads(paths[1].read_text())  # the last render's summary
         else:
             data = analyze_runs(runs, storage_options=options, **kwargs)
-            paths, numbers = write_outputs(data, out, fmt.value)
+            explored, extra = explore_runs(runs, out, fmt.value, storage_options=options)
+            paths, numbers = write_outputs(data, out, fmt.value, extra=extra)
+            paths += explored
+    print_exploration(numbers)
     print_summary(numbers, paths)
 
 
