@@ -97,17 +97,22 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def write_sweep_exploration(directory: Path, name: str, table: xr.Dataset) -> list[Path]:
+def write_sweep_exploration(directory: Path, name: str, table: xr.Dataset,
+                            metric: str = "test error") -> list[Path]:
     """``NAME-explored.png``, ``.pdf`` and ``.json`` in ``directory`` when ``table`` carries
-    a finite ``explored_fraction`` (else nothing: older results, or dense-only sweeps)."""
+    a finite ``explored_fraction`` (else nothing: older results, or dense-only sweeps).
+    ``metric`` names what the table's means measure (the y axis)."""
     if "explored_fraction" not in table or not np.isfinite(
             table["explored_fraction"].values).any():
         return []
     fig = explored_figure(table)
+    for ax in fig.axes:
+        ax.set_ylabel(ax.get_ylabel().replace("test error", metric))
     written = [_save(fig, directory / f"{name}-explored.{fmt}") for fmt in ("png", "pdf")]
-    trend = {"sweep": name, **exploration_trend(table),
-             "note": "Spearman rho of mean test error against mean explored fraction across "
-                     "the sparse series; negative: wider search, lower error"}
+    trend = {"sweep": name, "metric": metric, **exploration_trend(table),
+             "note": f"Spearman rho of mean {metric} against mean explored fraction across "
+                     "the sparse series, within each x (model size d) and pooled; negative: "
+                     "wider search, lower error"}
     path = directory / f"{name}-explored.json"
     text = json.dumps(_plain(trend), indent=1) + "\n"
     write_atomically(path, lambda f: f.write(text.encode()))
