@@ -14,6 +14,7 @@ from rich.table import Table
 from weightscope.errors import ConfigError
 
 from .base import app, handle_errors
+from .outputs import check_out, write_atomically
 from .progress import bar
 from .storage import parse_value
 
@@ -51,6 +52,7 @@ def sweep(
     if schedule is not None:
         settings["schedule"] = schedule
     spec = get_sweep(name, steps=steps, **settings)
+    check_out(out, create=False)  # before any run: writable, outside every run store
     todo = pending(spec, max(seeds, 1), done_keys(out))
     left = int(sum(run_cost(c) for _, c in todo))
     with bar(f"sweep {name} ({len(todo)} runs, in optimizer steps)", total=left) as advance:
@@ -84,6 +86,7 @@ def plot_sweep_command(
     from weightscope.store.sweep_results import SweepStore
 
     store = SweepStore.open(directory)
+    check_out(directory)  # writable, before any work
     runs = store.to_dataset()
     if runs.sizes["run"] == 0:
         raise ConfigError(f"'{directory}' holds no finished run yet. Run `weightscope sweep "
@@ -93,16 +96,15 @@ def plot_sweep_command(
     metric = _metric(store.spec)
     for ax in fig.axes:  # the figure says "test error"; name the task's metric
         ax.set_ylabel(ax.get_ylabel().replace("test error", metric))
-    written = []
-    for fmt in ("png", "pdf"):
-        path = directory / f"{store.name}.{fmt}"
-        fig.savefig(path)
-        written.append(path)
     frame = table.to_dataframe().reset_index(drop=True)[["series", "x", "mean", "std", "n"]]
-    written.append(directory / f"{store.name}.csv")
-    frame.to_csv(written[-1], index=False)
-    written.append(directory / f"{store.name}.json")
-    written[-1].write_text(json.dumps(_summary(store, runs, frame), indent=1) + "\n")
+    written = []
+    for ext in ("png", "pdf"):  # each file atomically (cli/outputs.py)
+        written.append(directory / f"{store.name}.{ext}")
+        write_atomically(written[-1], lambda f, ext=ext: fig.savefig(f, format=ext))
+    for ext, text in (("csv", frame.to_csv(index=False)),
+                      ("json", json.dumps(_summary(store, runs, frame), indent=1) + "\n")):
+        written.append(directory / f"{store.name}.{ext}")
+        write_atomically(written[-1], lambda f, text=text: f.write(text.encode()))
     _print_table(store.name, frame, written, metric)
 
 

@@ -48,6 +48,19 @@ def test_analyze_refuses_an_out_inside_a_run_store(run, tmp_path):
     assert _digest(run) == before and not (run / "figures").exists()
 
 
+def test_sweep_refuses_an_out_inside_a_run_store_before_any_work(run, monkeypatch):
+    import weightscope.experiments.runner as runner_module
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("sweep started")
+
+    monkeypatch.setattr(runner_module, "run_sweep", no_work)
+    before = _digest(run)
+    line = _one_error_line(["sweep", "blocks", "--out", str(run), "--steps", "2"])
+    assert "--out must lie outside every run store" in line
+    assert _digest(run) == before
+
+
 def test_analyze_refuses_an_unusable_out_before_any_work(run, tmp_path, monkeypatch):
     import weightscope_cli.analyze as cli_analyze
 
