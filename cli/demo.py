@@ -10,7 +10,7 @@ import typer
 
 from .analyze import analyze_runs
 from .base import app, handle_errors
-from .outputs import print_summary, write_outputs
+from .outputs import check_out, print_summary, write_outputs
 from .progress import bar
 
 
@@ -45,6 +45,7 @@ def demo(
     from weightscope.experiments.demo import demo_config, run_family
 
     validate_bins(bins)  # before minutes of training
+    check_out(out)
     config = demo_config(recipe.value, task.value,
                          **({} if steps is None else {"steps": steps}))
     specs = config.specs(out)
