@@ -50,8 +50,8 @@ class Task:
     archs : tuple of str
         Architectures it builds (``defaults["arch"]`` is the default).
     defaults : mapping
-        RunConfig fields that resolve per task (arch, width, recipe, steps, batch_size,
-        num_samples), the sweeps' task settings.
+        RunConfig fields that resolve per task when left None (arch, width, recipe, lr, steps,
+        batch_size, num_samples): the sweeps' settings of the task.
     metric : str
         What its runs' ``test_error`` measures.
     load : callable
@@ -87,8 +87,9 @@ class Task:
     def check_arch(self, arch: str) -> None:
         """Raise ConfigError unless ``arch`` is one of :attr:`archs`."""
         if arch not in self.archs:
-            raise ConfigError(f"arch must be one of {self.archs} for task {self.name!r}; got "
-                              f"{arch!r}. Pass arch={self.defaults['arch']!r} or another task.")
+            raise ConfigError(f"arch must be one of {self.archs}; got {arch!r} (task "
+                              f"{self.name!r}). Pass arch={self.defaults['arch']!r} or another "
+                              "task.")
 
 
 def _mnist_build(arch: str, width: int, seed: int | None) -> nn.Module:
@@ -108,8 +109,8 @@ TASKS: dict[str, Task] = {
         "test error", lambda n: load_mnist1d(num_samples=n), _mnist_build, model_family),
     "lm": Task(
         "lm", ("transformer",),
-        {"arch": "transformer", "width": lm.DEFAULT_LM_WIDTH, "recipe": "adamw", "steps": 600,
-         "batch_size": 32, "num_samples": 5000},
+        {"arch": "transformer", "width": lm.DEFAULT_LM_WIDTH, "recipe": "adamw", "lr": 5e-3,
+         "steps": 800, "batch_size": 32, "num_samples": 10_000},
         "validation next-token error", lambda n: lm.load_corpus(num_samples=n), _lm_build,
         lambda arch, n: lm.lm_family(n)),
 }
