@@ -60,8 +60,8 @@ DEMO_PRESETS: dict[str, dict[str, object]] = {
 }
 #: Settings that replace the recipe's preset for a task other than MNIST-1D.
 TASK_PRESETS: dict[str, dict[str, object]] = {
-    "lm": {"task": "lm", "arch": "transformer", "steps": 1200, "every": 12, "batch_size": 32,
-           "num_samples": 5000},
+    "lm": {"task": "lm", "arch": "transformer", "lr": 5e-3, "steps": 800, "every": 8,
+           "batch_size": 32, "num_samples": 10_000},
 }
 
 
@@ -87,6 +87,8 @@ class DemoConfig:
         compete for cores).
     task : str, default "mnist1d"
         Bundled task (:data:`~.tasks.TASKS`); ``num_samples`` counts its samples.
+    lr : float, optional
+        Peak learning rate (None: the recipe's preset).
 
     Examples
     --------
@@ -105,6 +107,7 @@ class DemoConfig:
     num_samples: int = 5000
     threads: int | None = 1
     task: str = "mnist1d"
+    lr: float | None = None
 
     def __post_init__(self) -> None:
         get_task(self.task).check_arch(self.arch)
@@ -131,8 +134,8 @@ class DemoConfig:
     @property
     def train_config(self) -> TrainConfig:
         """The :class:`~.train.TrainConfig` every member is trained with."""
-        return TrainConfig(recipe=self.recipe, steps=self.steps, batch_size=self.batch_size,
-                           seed=self.seed)
+        return TrainConfig(recipe=self.recipe, lr=self.lr, steps=self.steps,
+                           batch_size=self.batch_size, seed=self.seed)
 
     def specs(self, out_dir: str | Path) -> tuple[RunSpec, ...]:
         """One :class:`RunSpec` per family member, with its store path under ``out_dir``."""
