@@ -35,7 +35,8 @@ def summarize(runs: xr.Dataset) -> xr.Dataset:
     """Mean, std (ddof=1; 0 for one seed) and count of ``test_error`` per ``(series, x)``.
 
     Rows follow the sweep's point order (the ``point`` column). Runs with
-    :data:`EXPLORATION` columns add their means over seeds (NaN where every seed is NaN).
+    :data:`EXPLORATION` columns holding a finite value add their means over seeds (NaN where
+    every seed is NaN: dense series).
     """
     runs = runs.isel(run=np.argsort(runs["point"].values, kind="stable"))
     series = runs["series"].values.tolist()
@@ -47,8 +48,8 @@ def summarize(runs: xr.Dataset) -> xr.Dataset:
     rows = [(s, x, errors[idx]) for (s, x), idx in order.items()]
     table = _table(rows, runs.attrs.get("sweep", ""))
     for col in EXPLORATION:
-        if col in runs:
-            values = runs[col].values.astype(float)
+        values = runs[col].values.astype(float) if col in runs else np.zeros(0)
+        if np.isfinite(values).any():  # stores from before issue 16 read NaN: no column
             table[col] = ("row", np.array([_nanmean(values[idx]) for idx in order.values()]))
     return table
 
