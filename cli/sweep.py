@@ -80,10 +80,14 @@ def plot_sweep_command(
     directory: Annotated[Path, typer.Argument(metavar="DIR", help="The --out directory of a "
                                                                   "sweep.")],
 ) -> None:
-    """Write the sweep's figure (PNG and PDF) and the table behind it (CSV and JSON) into DIR."""
-    from weightscope.analyze.sweeps import sweep_table
+    """Write the sweep's figure (PNG and PDF) and the table behind it (CSV and JSON) into DIR
+    (and NAME-explored.png/.pdf/.json, error against explored fraction, when the runs carry
+    their exploration)."""
+    from weightscope.analyze.sweeps import sweep_table, table_columns
     from weightscope.plot.sweeps import sweep_figure
     from weightscope.store.sweep_results import SweepStore
+
+    from .exploration import write_sweep_exploration
 
     store = SweepStore.open(directory)
     check_out(directory)  # writable, before any work
@@ -96,7 +100,7 @@ def plot_sweep_command(
     metric = _metric(store.spec)
     for ax in fig.axes:  # the figure says "test error"; name the task's metric
         ax.set_ylabel(ax.get_ylabel().replace("test error", metric))
-    frame = table.to_dataframe().reset_index(drop=True)[["series", "x", "mean", "std", "n"]]
+    frame = table.to_dataframe().reset_index(drop=True)[table_columns(table)]
     written = []
     for ext in ("png", "pdf"):  # each file atomically (cli/outputs.py)
         written.append(directory / f"{store.name}.{ext}")
@@ -105,6 +109,7 @@ def plot_sweep_command(
                       ("json", json.dumps(_summary(store, runs, frame), indent=1) + "\n")):
         written.append(directory / f"{store.name}.{ext}")
         write_atomically(written[-1], lambda f, text=text: f.write(text.encode()))
+    written += write_sweep_exploration(directory, store.name, table, metric)
     _print_table(store.name, frame, written, metric)
 
 
