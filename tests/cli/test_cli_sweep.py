@@ -43,7 +43,8 @@ def test_sweep_end_to_end(name: str, tmp_path) -> None:
     rows = list(csv.DictReader((out / f"{name}.csv").open()))
     extra = 2 * 4 if name == "capacity" else 0  # f and gap per density
     assert len(rows) == len(points) + extra
-    assert list(rows[0]) == ["series", "x", "mean", "std", "n"]
+    assert list(rows[0])[:5] == ["series", "x", "mean", "std", "n"]  # + exploration means
+    assert (out / f"{name}-explored.png").exists() == ("explored_fraction" in rows[0])
     summary = json.loads((out / f"{name}.json").read_text())
     assert summary["sweep"] == name and summary["runs"] == len(points)
     assert summary["spec"] == {"steps": 2, "overrides": dict(sorted(TINY.items()))}
