@@ -94,3 +94,36 @@ def test_sweep_exploration_outputs(tmp_path):
     assert trend["spearman_within_x"] == {"0.1": -1.0} and trend["points"] == 3
     assert write_sweep_exploration(tmp_path, "old", sweep_table(runs.drop_vars(
         ["explored_fraction", "flip_rate"]))) == []
+
+
+def _sweep_store(out, explored: bool):
+    from weightscope.store.sweep_results import SweepStore
+
+    store = SweepStore.create_or_open(out, "methods", {"steps": 10})
+    grid = [("SEARCH", 0.1, 0.2, 0.3), ("SET", 0.1, 0.3, 0.2), ("LOTTERY", 0.1, 0.4, 0.1),
+            ("REGULAR", 1.0, 0.1, float("nan"))]
+    for point, (series, x, err, frac) in enumerate(grid):
+        row = {"key": f"k{point}", "point": point, "series": series, "x": x, "seed": 0,
+               "test_error": err, "train_loss": 0.1, "n_weights": 10, "steps": 10,
+               "wall_s": 1.0, "cpu_s": 1.0, "config": "{}"}
+        if explored:
+            row |= {"explored_fraction": frac, "flip_rate": frac / 10}
+        store.append(row)
+
+
+@pytest.mark.parametrize("explored", [True, False])
+def test_plot_sweep_draws_error_vs_explored(tmp_path, explored):
+    _sweep_store(tmp_path, explored)
+    res = runner.invoke(app, ["plot-sweep", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    header = (tmp_path / "methods.csv").read_text().splitlines()[0]
+    rows = json.loads((tmp_path / "methods.json").read_text())["rows"]
+    if explored:
+        assert header == "series,x,mean,std,n,explored_fraction,flip_rate"
+        assert rows[-1]["explored_fraction"] is None  # REGULAR: dense
+        trend = json.loads((tmp_path / "methods-explored.json").read_text())
+        assert trend["spearman_within_x"] == {"0.1": -1.0}
+        assert (tmp_path / "methods-explored.png").stat().st_size > 1000
+    else:  # results from before issue 16: unchanged outputs
+        assert header == "series,x,mean,std,n"
+        assert not list(tmp_path.glob("methods-explored.*"))
