@@ -182,10 +182,15 @@ def print_summary(s: dict[str, Any], paths: list[Path]) -> None:
         rho = fam["spearman_total_vs_added"]
         table.add_row("middle", "Spearman(total distance, weights added)",
                       "n/a" if rho is None else f"{rho:+.2f}")
+    if dist.get("unknown_steps"):
+        table.add_row("middle", "steps of unknown distance (NaN/Inf weights; a gap)",
+                      str(dist["unknown_steps"]))
     _decay_rows(table, dec)
     excluded = sets["excluded_nan"]
     if excluded:
         table.add_row("all", "weights excluded (NaN/Inf)", str(excluded))
+    for label in s.get("diverged", []):
+        table.add_row("all", f"run {label} diverged: analyzed up to", "last finite snapshot")
     console = Console()
     console.print(table)
     if dec.get("note") and not dec.get("missing"):

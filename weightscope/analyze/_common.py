@@ -1,17 +1,20 @@
-"""Helpers shared by the analyzers: parameter lookup, snapshot grids, time-series blocks."""
+"""Helpers shared by the analyzers: parameter lookup, snapshot grids, time-series blocks,
+and the finite prefix of a diverged run."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import xarray as xr
 
 from .. import schema
 from .._validate import check_fraction, check_int
-from ..errors import AnalysisError, ConfigError, arg, hint
+from ..errors import AnalysisError, ConfigError, DivergedRunWarning, arg, hint
 from ..store import reader
 
-__all__ = ["as_slice", "every", "largest_param", "param_weights", "progress", "time_blocks",
-           "validate_bins", "validate_keep"]
+__all__ = ["as_slice", "every", "finite_prefix", "largest_param", "param_weights", "progress",
+           "time_blocks", "validate_bins", "validate_keep"]
 
 # The analyzers hold one (whole time axis x weights) block at a time, of at most
 # :data:`weightscope.store.reader.READ_BLOCK_BYTES` (the width of the columns an opened run
@@ -98,3 +101,58 @@ def time_blocks(w: xr.DataArray) -> xr.DataArray:
     else:
         width = -(-stored // -(-stored // per_block))
     return w.chunk({schema.STEP: -1, schema.WEIGHT: width})
+
+
+def finite_prefix(ds: xr.Dataset, label: str = "run") -> xr.Dataset:
+    """``ds`` up to its last all-finite snapshot if the run diverged, else ``ds`` itself.
+
+    A run *diverged* when its last snapshot holds a non-finite weight (NaN or Inf) in every
+    recorded parameter, as a NaN loss leaves it. Its snapshots up to the last one without any
+    non-finite weight are kept (and its iterations up to that step), with a
+    :class:`~weightscope.errors.DivergedRunWarning`. Non-finite weights of a run that did not
+    diverge are left to each analyzer (they exclude and count them). A run whose
+    ``nonfinite_count`` attribute is 0 is returned without reading its weights.
+
+    Raises
+    ------
+    AnalysisError
+        The run diverged and no snapshot is all finite.
+
+    Examples
+    --------
+    >>> from weightscope.testing import synthetic_run
+    >>> nan = float("nan")
+    >>> ds = synthetic_run([[0.1, 0.2], [0.3, 0.4], [nan, 0.5], [nan, nan]], every=10)
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     finite_prefix(ds, "demo")[schema.STEP].values.tolist()
+    [0, 10]
+    >>> print(caught[0].message)  # doctest: +NORMALIZE_WHITESPACE
+    run 'demo' diverged: its last snapshot (step 30) holds non-finite weights in every recorded
+    parameter; analyzing its 2 snapshot(s) up to step 10, the last with finite weights only.
+    """
+    n = int(ds.sizes[schema.STEP])
+    if n == 0 or int(ds.attrs.get(schema.NONFINITE, 1) or 0) == 0:
+        return ds
+    pid = np.asarray(ds[schema.PARAM_ID].values)
+    last = np.asarray(ds[schema.W].isel({schema.STEP: -1}).values)
+    bad = np.bincount(pid, ~np.isfinite(last), len(param_names(ds))) > 0
+    if not bad.all():
+        return ds
+    steps = np.asarray(ds[schema.STEP].values)
+    finite = np.flatnonzero(~np.asarray((~np.isfinite(ds[schema.W])).any(schema.WEIGHT)))
+    if finite.size == 0:
+        raise AnalysisError(f"run {label!r} holds no snapshot with finite weights only (it "
+                            "diverged before its first); nothing to analyze. Record the run "
+                            "again with a smaller learning rate, or from an earlier checkpoint.")
+    keep = int(finite[-1]) + 1
+    warnings.warn(f"run {label!r} diverged: its last snapshot (step {int(steps[-1])}) holds "
+                  "non-finite weights in every recorded parameter; analyzing its "
+                  f"{keep} snapshot(s) up to step {int(steps[keep - 1])}, the last with finite "
+                  "weights only.", DivergedRunWarning, stacklevel=3)
+    cut = ds.isel({schema.STEP: slice(0, keep)})
+    if schema.ITERATION in ds.dims:
+        iterations = np.asarray(ds[schema.ITERATION].values)
+        cut = cut.isel({schema.ITERATION: slice(0, int((iterations <= steps[keep - 1]).sum()))})
+    return cut

@@ -2,9 +2,12 @@
 
 ``D(s) = sum_{s' <= s} sum_w |w(s') - w(s'-1)|`` over all recorded conv/linear weights, from
 the exact per-step distances the Recorder measured (snapshots every k steps would
-under-count it). Figure 1 (middle) compares a family of runs of one architecture whose weight
-counts differ: total distance (normalized by the largest) against the weights added beyond
-the smallest run.
+under-count it). A step whose distance is unknown for a parameter (the Recorder stores NaN
+where a weight was NaN or infinite before or after it) is a gap: ``D`` is NaN there and
+counts only the known per-parameter steps (after a gap it is a lower bound);
+:func:`unknown_steps` counts the gaps. Figure 1 (middle) compares a family of runs of one
+architecture whose weight counts differ: total distance (normalized by the largest) against
+the weights added beyond the smallest run.
 
 Examples
 --------
@@ -15,6 +18,11 @@ Examples
 ...     coords={schema.ITERATION: [1, 2], schema.PARAM: ["a.weight", "b.weight"]})
 >>> search_distance(ds).values.tolist()
 [3.0, 4.0]
+>>> nan = float("nan")
+>>> ds[schema.DISTANCE][0, 1] = nan
+>>> curve = search_distance(ds)
+>>> curve.values.tolist(), unknown_steps(curve)
+([nan, 2.0], 1)
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from .. import schema
 from ..errors import AnalysisError
 from ._common import param_names, progress
 
-__all__ = ["distance_vs_weights", "participating_weights", "search_distance"]
+__all__ = ["distance_vs_weights", "participating_weights", "search_distance", "unknown_steps"]
 
 
 def search_distance(ds: xr.Dataset, per_param: bool = False) -> xr.DataArray:
@@ -45,7 +53,9 @@ def search_distance(ds: xr.Dataset, per_param: bool = False) -> xr.DataArray:
     -------
     xarray.DataArray
         ``search_distance`` (iteration[, param]) with a ``progress`` coordinate
-        (iteration / last iteration). Lazy when ``ds`` is dask-backed.
+        (iteration / last iteration). NaN at the steps whose distance is unknown (for some
+        parameter, or for that parameter with ``per_param``): the gaps; elsewhere the sum
+        of the known steps so far. Lazy when ``ds`` is dask-backed.
     """
     if schema.DISTANCE not in ds:
         raise AnalysisError(
@@ -53,13 +63,21 @@ def search_distance(ds: xr.Dataset, per_param: bool = False) -> xr.DataArray:
             "again with track_distance=True (the default) to analyze search distance."
         )
     d = ds[schema.DISTANCE]
+    d = d.where(np.isfinite(d))  # infinite: stored before steps were flagged NaN; unknown too
+    unknown = d.isnull()
     if not per_param:
-        d = d.sum(schema.PARAM, skipna=False)
+        unknown = unknown.any(schema.PARAM)
+        d = d.sum(schema.PARAM, skipna=True)
     iterations = np.asarray(ds[schema.ITERATION].values)
-    out = d.cumsum(schema.ITERATION).rename("search_distance")
+    out = d.fillna(0.0).cumsum(schema.ITERATION).where(~unknown).rename("search_distance")
     out = out.assign_coords(progress=(schema.ITERATION, progress(iterations)))
     out.attrs = {"long_name": "cumulative search distance", "units": "sum of |Δw|"}
     return out
+
+
+def unknown_steps(curve: xr.DataArray) -> int:
+    """Steps of unknown distance (the gaps, NaN) in a curve of :func:`search_distance`."""
+    return int(curve.isnull().sum())
 
 
 def participating_weights(ds: xr.Dataset) -> int:
@@ -94,26 +112,37 @@ def distance_vs_weights(runs: Sequence[xr.Dataset], labels: Sequence[str] | None
     xarray.Dataset
         Over dim ``run`` sorted by weight count: ``weights`` (participating elements),
         ``added`` (weights minus the smallest run's), ``total_distance`` and
-        ``normalized_distance`` (total / the largest total).
+        ``normalized_distance`` (total / the largest total) and ``unknown_steps`` (steps
+        of unknown distance: the total counts the known ones, a lower bound).
     """
     if not runs:
         raise AnalysisError("distance_vs_weights needs at least one run; got none.")
     labels = list(labels) if labels is not None else [f"run{i}" for i in range(len(runs))]
     _check_same_architecture(runs, labels)
     weights = np.array([participating_weights(ds) for ds in runs], dtype=np.int64)
-    totals = np.array([float(search_distance(ds)[-1]) if ds.sizes[schema.ITERATION] else 0.0
-                       for ds in runs])
+    curves = [search_distance(ds).compute() for ds in runs]
+    totals = np.array([_total(c) for c in curves])
+    unknown = np.array([unknown_steps(c) for c in curves], dtype=np.int64)
     order = np.argsort(weights, kind="stable")
-    weights, totals = weights[order], totals[order]
+    weights, totals, unknown = weights[order], totals[order], unknown[order]
     peak = np.nanmax(totals) if np.isfinite(totals).any() else np.nan
     return xr.Dataset(
         {"weights": ("run", weights, {"long_name": "participating weights"}),
          "added": ("run", weights - weights[0], {"long_name": "weights added"}),
          "total_distance": ("run", totals, {"long_name": "total search distance"}),
          "normalized_distance": ("run", totals / peak,
-                                 {"long_name": "normalized distance", "units": "1"})},
+                                 {"long_name": "normalized distance", "units": "1"}),
+         "unknown_steps": ("run", unknown, {"long_name": "steps of unknown distance"})},
         coords={"run": [labels[i] for i in order]},
     )
+
+
+def _total(curve: xr.DataArray) -> float:
+    """The last known value of a cumulative curve (0 without steps, NaN without known ones)."""
+    if curve.size == 0:
+        return 0.0
+    known = curve.values[~np.isnan(curve.values)]
+    return float(known[-1]) if known.size else float("nan")
 
 
 def _check_same_architecture(runs: Sequence[xr.Dataset], labels: Sequence[str]) -> None:

@@ -45,21 +45,50 @@ def plot_active_sets(sets: xr.Dataset, ax: Axes | None = None) -> Axes:
 
 
 def plot_distance_curve(curve: xr.DataArray, ax: Axes | None = None) -> Axes:
-    """Normalized cumulative search distance of one run against training progress."""
+    """Normalized cumulative search distance of one run against training progress.
+
+    Steps of unknown distance (NaN: a weight was not finite there) are shaded grey across
+    the panel, with their count in the legend; the curve counts the known steps only.
+
+    Examples
+    --------
+    >>> curve = xr.DataArray([0.2, np.nan, 0.6, 1.0], dims="iteration",
+    ...                      coords={"progress": ("iteration", [0.25, 0.5, 0.75, 1.0])})
+    >>> [t.get_text() for t in plot_distance_curve(curve).get_legend().get_texts()]
+    ['distance unknown (1 step: non-finite weights)']
+    """
     with paper_style():
         ax, own = new_axes(ax), ax is None
-        ax.plot(curve["progress"].values, curve.values, color=PALETTE["distance"])
+        x, y = curve["progress"].values, curve.values
+        ax.plot(x, y, color=PALETTE["distance"])
+        gaps = np.isnan(y)
+        for i, (start, stop) in enumerate(_runs_of(gaps)):
+            n = int(gaps.sum())
+            ax.axvspan(x[max(start - 1, 0)], x[min(stop, x.size - 1)], color=PALETTE["reference"],
+                       alpha=0.35, lw=0, label="_nolegend_" if i else
+                       f"distance unknown ({n} step{'s' * (n != 1)}: non-finite weights)")
+        if gaps.any():
+            ax.legend(frameon=False, loc="upper left", fontsize=6)
         ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="training progress (fraction of steps)",
                ylabel="cumulative distance / max", title="search distance")
     return _fitted(ax, own)
 
 
 def plot_distance_family(family: xr.Dataset, ax: Axes | None = None) -> Axes:
-    """Total search distance (normalized by the largest) against weights added."""
+    """Total search distance (normalized by the largest) against weights added.
+
+    A run with steps of unknown distance (``unknown_steps`` > 0: non-finite weights) gets a
+    hollow marker: its total counts the known steps only, a lower bound.
+    """
     with paper_style():
         ax, own = new_axes(ax), ax is None
-        ax.plot(family["added"].values, family["normalized_distance"].values, marker="o",
-                ms=3.5, color=PALETTE["distance"])
+        x, y = family["added"].values, family["normalized_distance"].values
+        ax.plot(x, y, marker="o", ms=3.5, color=PALETTE["distance"])
+        if "unknown_steps" in family and (lower := family["unknown_steps"].values > 0).any():
+            ax.scatter(x[lower], y[lower], s=14, marker="o", facecolors="white", zorder=3,
+                       edgecolors=PALETTE["distance"], linewidths=1.0,
+                       label="lower bound: steps of unknown distance")
+            ax.legend(frameon=False, loc="lower right", fontsize=6)
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.set(ylim=(0, 1.05), xlabel="weights added", ylabel="total distance / max",
                title="search distance vs weights added")
@@ -108,6 +137,12 @@ def plot_decay_missing(reason: str, ax: Axes | None = None) -> Axes:
         ax.text(0.5, 0.5, textwrap.fill(reason, 34), transform=ax.transAxes, ha="center",
                 va="center", fontsize=7, color=PALETTE["black"])
     return _fitted(ax, own)
+
+
+def _runs_of(flags: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of consecutive True values in ``flags``."""
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
 
 def _fitted(ax: Axes, own: bool) -> Axes:

@@ -1,4 +1,5 @@
-"""Training-thread work of the Recorder: copy snapshots out, and measure exact distance.
+"""Training-thread work of the Recorder: copy snapshots out, and measure the distance of every
+step.
 
 Both run right after an optimizer step, on the model's device, and allocate nothing per step:
 :class:`Capture` copies the recorded elements of every parameter into one host row (pinned and
@@ -23,6 +24,16 @@ Examples
 >>> dist.update(row)
 >>> float(row[0])
 3.0
+
+A non-finite weight flags the steps it takes part in, for its parameter only:
+
+>>> sel = select_params(nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 2)))
+>>> dist, row = DistanceTracker(sel), torch.zeros(2, dtype=torch.float64)
+>>> with torch.no_grad():
+...     _ = sel[0].tensor[0, 0].fill_(float("inf"))
+>>> dist.update(row)
+>>> row.isnan().tolist()
+[True, False]
 """
 
 from __future__ import annotations
@@ -38,6 +49,8 @@ from .protocols import Sources
 from .selection import Selected
 
 __all__ = ["Capture", "DistanceTracker", "effective_weight", "gather_into", "mask_of"]
+
+_NAN = float("nan")
 
 
 def mask_of(sel: Selected) -> torch.Tensor | None:
@@ -156,16 +169,22 @@ class Capture:
 
 
 class DistanceTracker:
-    """Exact per-step distance ``sum |w(s) - w(s-1)|`` per parameter, over all its elements.
+    """Per-step distance ``sum |w(s) - w(s-1)|`` per parameter, over all its elements.
 
     For sparse layers (a ``weight_mask`` buffer next to the weight) the distance is of the
     effective weights ``mask * w``. One flat copy of the previous (effective) weights is kept
     on the parameters' device and reused as scratch: three memory-bound passes per step
     (difference in place, absolute value, copy of the new weights) plus the sum, one parameter
-    at a time (its previous weights stay in cache between the passes). Sums run in float32
-    over rows of :data:`ROW` elements (pairwise) and in float64 across rows: close to a
-    float64 sum without converting every element to float64 (accuracy and cost in
+    at a time (its previous weights stay in cache between the passes). Differences are
+    rounded to float32 (exact while a weight changes by less than half its value); sums run
+    in float32 over rows of :data:`ROW` elements (pairwise) and in float64 across rows:
+    within ~2e-7 relative of a float64 computation, not bit for bit, without converting every
+    element to float64 (which doubles the distance's cost; accuracy and cost in
     ``docs/performance.md``, "Recording").
+
+    A step whose distance is not finite for a parameter (a NaN or infinite weight before or
+    after it) is stored as NaN for that parameter only: the others keep their distances, and
+    analyses count the flagged steps (see :func:`weightscope.analyze.search_distance`).
 
     Parameters
     ----------
@@ -204,6 +223,7 @@ class DistanceTracker:
         if not self._one_device:  # a model spread over devices: sums go to out's device
             norms = [n.to(out.device, non_blocking=True) for n in norms]
         torch.stack(norms, out=out)
+        out.nan_to_num_(nan=_NAN, posinf=_NAN, neginf=_NAN)  # unknown: NaN-flagged
 
 
 def gather_into(flat: torch.Tensor, index: torch.Tensor | None, dst: torch.Tensor,
