@@ -208,3 +208,13 @@ def test_recorded_search_run_against_its_stored_masks(tmp_path):
         assert ex.explored_fraction.values[s - 1] == ever.sum() / pid.size
         assert ex.flip_rate.values[s - 1] == flips / masks[s - 1].sum()
     assert ex.attrs["participating"] == "exact" and ex.flip_rate.values.max() > 0
+
+
+@pytest.mark.parametrize("scope", ["all", "param"])
+def test_counts_stay_lazy_on_dask(scope):
+    import xarray as xr
+
+    ds = _run()[0]
+    lazy = exploration(ds.chunk({"iteration": 5, "step": 2}), scope=scope)
+    assert lazy.flip_rate.chunks is not None and lazy.explored_fraction.chunks is not None
+    xr.testing.assert_identical(lazy.compute(), exploration(ds, scope=scope))

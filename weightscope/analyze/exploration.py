@@ -86,7 +86,8 @@ def exploration(ds: xr.Dataset, scope: str = "all", require_counts: bool = True
         ``iteration_progress`` coordinate (iteration / last iteration), ``mask_distance``
         (step[, param]) with ``step_progress`` (step / last step); ``attrs``: ``scope``,
         ``sparse_params``, ``counts_recorded``, ``participating``. The masks are read block
-        by block (dask), once; the counts are small and read whole.
+        by block (dask), once; ``explored_fraction`` and ``flip_rate`` are lazy when ``ds``
+        is dask-backed.
 
     Raises
     ------
@@ -158,13 +159,17 @@ class _MaskCounts:
         return xr.DataArray(values, dims=dims, coords=coords, name="mask_distance",
                             attrs=_ATTRS["mask_distance"])
 
-    def participating(self, iterations: np.ndarray) -> np.ndarray:
-        """Set mask elements when each step began, per parameter: (iterations, params)."""
-        scaled = self.ones * (self.numel / np.maximum(self.recorded, 1))
+    def participating(self, iterations: np.ndarray, sparse: np.ndarray, scope: str
+                      ) -> np.ndarray:
+        """Set mask elements of the sparse layers when each step began: (iterations[, params])."""
+        ones, recorded, numel = self.ones[:, sparse], self.recorded[sparse], self.numel[sparse]
+        scaled = ones * (numel / np.maximum(recorded, 1))
+        if scope == "all":
+            scaled = scaled.sum(axis=1)
         order = np.argsort(self.steps, kind="stable")
         row = np.searchsorted(self.steps[order], iterations - 1, side="right") - 1
-        constant = bool((self.ones == self.ones[:1]).all())
-        full = bool((self.recorded == self.numel).all())
+        constant = bool((ones == ones[:1]).all())
+        full = bool((recorded == numel).all())
         self.note = "exact" if constant and full else "; ".join(
             [*([] if constant else ["the latest snapshot's count (it changes between "
                                     "snapshots)"]),
@@ -175,7 +180,7 @@ class _MaskCounts:
 def _sparse_params(ds: xr.Dataset, masks: _MaskCounts, has_counts: bool) -> np.ndarray:
     """Which parameters are sparse layers (see the module docstring)."""
     if has_counts and ds.sizes[schema.ITERATION]:
-        sparse = np.isfinite(np.asarray(ds[schema.FLIPS].values)).any(axis=0)
+        sparse = np.asarray(np.isfinite(ds[schema.FLIPS]).any(schema.ITERATION).values)
     else:
         sparse = (masks.ones < masks.recorded).any(axis=0)
     if not sparse.any():
@@ -193,24 +198,22 @@ def _coords(names: list[str], sparse: np.ndarray, scope: str, dim: str,
 
 def _counts(ds: xr.Dataset, masks: _MaskCounts, sparse: np.ndarray, scope: str
             ) -> xr.Dataset:
-    """``explored_fraction`` and ``flip_rate`` from the per-step counts."""
+    """``explored_fraction`` and ``flip_rate`` from the per-step counts (lazy when ``ds`` is
+    dask-backed: a long run's counts are never read whole)."""
     iterations = np.asarray(ds[schema.ITERATION].values)
-    flips = np.asarray(ds[schema.FLIPS].values, dtype=np.float64)[:, sparse]
-    explored = np.asarray(ds[schema.EXPLORED].values, dtype=np.float64)[:, sparse]
-    part = masks.participating(iterations)[:, sparse]
-    numel = masks.numel[sparse]
-    if scope == "all":
-        flips, explored, part, numel = (a.sum(axis=-1, keepdims=True)
-                                        for a in (flips, explored, part, numel))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(part > 0, flips / part, np.nan)
-    values = {"explored_fraction": explored / numel, "flip_rate": rate}
+    take = {schema.PARAM: np.flatnonzero(sparse)}
+    flips = ds[schema.FLIPS].isel(take).astype(np.float64)
+    explored = ds[schema.EXPLORED].isel(take).astype(np.float64)
+    numel = xr.DataArray(masks.numel[sparse], dims=schema.PARAM)
     dims: tuple[str, ...] = (schema.ITERATION, schema.PARAM)
     if scope == "all":
-        values = {k: v[:, 0] for k, v in values.items()}
-        dims = (schema.ITERATION,)
+        flips, explored = (a.sum(schema.PARAM, skipna=False) for a in (flips, explored))
+        numel, dims = numel.sum(), (schema.ITERATION,)
+    part = xr.DataArray(masks.participating(iterations, sparse, scope), dims=dims)
+    values = {"explored_fraction": explored / numel,
+              "flip_rate": (flips / part.where(part > 0)).transpose(*dims)}
     coords = _coords(masks.names, sparse, scope, schema.ITERATION, iterations)
-    return xr.Dataset({k: xr.DataArray(v, dims=dims, coords=coords, attrs=_ATTRS[k])
+    return xr.Dataset({k: xr.DataArray(v.data, dims=dims, coords=coords, attrs=_ATTRS[k])
                        for k, v in values.items()})
 
 
