@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 OUT    ?= demo-out
 LOG    := $(VENV)/install.log
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench sweeps clean
 
 # pip's and setuptools' output goes to $(LOG); it is shown only when the install fails.
 $(STAMP): pyproject.toml constraints.txt
@@ -27,6 +27,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# The sweep tables and figures of docs/ (about 30 min of 2-core CPU; resumes; see
+# docs/sweeps/README.md). A subset: make sweeps SWEEPS_ARGS="--only methods exploit".
+SWEEPS_ARGS ?=
+sweeps: $(STAMP)
+	$(PY) scripts/regenerate_sweeps.py $(SWEEPS_ARGS)
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
