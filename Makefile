@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 OUT    ?= demo-out
 LOG    := $(VENV)/install.log
 
-.PHONY: demo test lint bench sweeps clean
+.PHONY: demo test lint bench sweeps clean gpu-check
 
 # pip's and setuptools' output goes to $(LOG); it is shown only when the install fails.
 $(STAMP): pyproject.toml constraints.txt
@@ -36,6 +36,10 @@ sweeps: $(STAMP)
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+# every CUDA test and the GPU rows of bench/gpu_check.py in one table (CPU rows only without CUDA)
+gpu-check: $(STAMP)
+	PY=$(PY) bash bench/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache .hypothesis
