@@ -13,7 +13,10 @@ the ratio of the two times in the same round (robust to the slow drifts of a sha
   (c+) the same with exact distance               (for reference)
 
 and the writer's sustained MB/s next to a raw sequential write of the same bytes
-(target >= 60 %).
+(target >= 60 %), and the cost of rows continuing a checksummed chunk row (what every commit
+does to ``step``/``iteration``/``distance``, and a flush to ``w``): ``DirectRows`` keeping a
+copy of the chunk row (``TAIL_BYTES``) and rewriting it through the page cache, against reading
+the stored rows back and rewriting with ``O_DIRECT`` (as before).
 
 Runs are written to a temporary directory under ``--dir`` (default: the current directory,
 where runs usually go; creating files costs twice as much in this machine's /tmp, which holds
@@ -39,7 +42,7 @@ import torch
 from torch import nn
 
 import weightscope as ws
-from weightscope.store import Layout, RunWriter
+from weightscope.store import Layout, RunWriter, direct
 
 BATCH = 128
 
@@ -196,17 +199,70 @@ def writer_throughput(root: Path, rows: int = 64, reps: int = 5) -> tuple[float,
     return mb / statistics.median(times["writer"]), mb / statistics.median(times["raw"])
 
 
+def _continue_rows(root: Path, shape: tuple[int, ...], chunk: tuple[int, ...], dtype: str,
+                   rows: int, keep: bool) -> tuple[float, float]:
+    """Wall and CPU seconds (the whole process's) of writing ``shape[0]`` rows in batches of
+    ``rows`` to a checksummed array of chunk rows ``chunk`` (each batch but a chunk row's
+    first continues it): ``keep``, the chunk row's copy kept and rewrites through the page
+    cache; else (as before) the stored rows read back and the chunk rewritten with ``O_DIRECT``."""
+    import zarr
+
+    from weightscope.store.codecs import with_checksum
+    arr = zarr.open_group(root / "cont.zarr", mode="w").create_array(
+        "a", shape=shape, chunks=chunk, dtype=dtype, fill_value=0,
+        compressors=with_checksum(), config={"write_empty_chunks": True})
+    writer = direct.DirectRows.for_array(arr)
+    assert writer is not None
+    values = np.ones(shape, dtype)
+    saved = direct.TAIL_BYTES, direct.REWRITE_PAGE_CACHE
+    if not keep:  # as before: stored rows read back, the chunk rewritten with O_DIRECT
+        direct.TAIL_BYTES, direct.REWRITE_PAGE_CACHE = -1, False
+    try:
+        os.sync()
+        t0, c0 = time.perf_counter(), time.process_time()
+        for r in range(0, shape[0], rows):
+            writer.write(r, values[r:r + rows])
+        return time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        direct.TAIL_BYTES, direct.REWRITE_PAGE_CACHE = saved
+        shutil.rmtree(root / "cont.zarr", ignore_errors=True)
+
+
+def continued_rows(root: Path, reps: int) -> None:
+    """Print ms per continued batch with and without the kept chunk row, alternated."""
+    cases = {"step (1024-row chunks, 64 rows a batch)": ((4096,), (1024,), "int64", 64),
+             "distance (4096 x 6, 64 rows)": ((4096, 6), (4096, 6), "float64", 64),
+             "w of a small run (64 x 8192, 1 row)": ((64, 8192), (64, 8192), "float32", 1)}
+    for label, (shape, chunk, dtype, rows) in cases.items():
+        times: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+        for rep in range(reps):
+            for keep in ((True, False) if rep % 2 == 0 else (False, True)):
+                times[keep].append(_continue_rows(root, shape, chunk, dtype, rows, keep))
+        n = shape[0] // rows
+        per = {k: [statistics.median(t[i] for t in v) / n * 1e3 for i in (0, 1)]
+               for k, v in times.items()}
+        print(f"  {label:40s} read back + O_DIRECT {per[False][0]:6.3f} ms wall "
+              f"{per[False][1]:6.3f} ms CPU | kept + page cache {per[True][0]:6.3f} wall "
+              f"{per[True][1]:6.3f} CPU")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ap.add_argument("--dir", default=".", help="where the temporary runs are written")
+    ap.add_argument("--continued-only", action="store_true",
+                    help="only the continued-rows comparison (seconds, not minutes)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     root = Path(tempfile.mkdtemp(prefix="ws-bench-", dir=args.dir))
     try:
+        print("rows continuing a checksummed chunk row, per batch (median over rounds):")
+        continued_rows(root, max(args.reps, 5))
+        if args.continued_only:
+            return
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
               f"{args.steps} steps x {args.reps} reps (median wall time of whole runs); "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import mmap
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import zarr
 from weightscope.store import Layout, RunWriter, open_run
 from weightscope.store import direct as direct_module
 from weightscope.store.chunk_writer import ZarrRows
-from weightscope.store.codecs import weight_compressors
+from weightscope.store.codecs import weight_compressors, with_checksum
 from weightscope.store.direct import DirectRows, update_local_attrs
 
 
@@ -196,3 +197,24 @@ def test_short_writes_are_completed_at_the_position_and_at_an_offset(
     data = old.read_bytes()
     assert data[:16] == b"\0" * 16 and data[416:] == b"\2" * 8
     np.testing.assert_array_equal(np.frombuffer(data[16:416], np.int64), np.arange(50))
+
+
+def test_continued_checksummed_rows_are_rewritten_from_memory(tmp_path, monkeypatch):
+    arr = zarr.open_group(tmp_path / "r.zarr", mode="w").create_array(
+        "step", shape=(64,), chunks=(16,), dtype="int64", fill_value=-1,
+        compressors=with_checksum(), config={"write_empty_chunks": True})
+    rows = DirectRows.for_array(arr)
+    rows.write(0, np.arange(3))
+
+    def no_read_back(*args):
+        raise AssertionError("stored rows read back")
+
+    monkeypatch.setattr(os, "pread", no_read_back)
+    for lo, hi in [(3, 7), (7, 16), (16, 18), (18, 19)]:  # continued, new, continued
+        rows.write(lo, np.arange(lo, hi))
+    monkeypatch.undo()
+    np.testing.assert_array_equal(arr[:19], np.arange(19))
+    assert DirectRows.for_array(arr).continues(19, 1)  # a new writer reads back instead
+    fresh = DirectRows.for_array(arr)
+    fresh.write(19, np.array([19]))
+    np.testing.assert_array_equal(arr[:20], np.arange(20))

@@ -11,16 +11,16 @@ without zarr's codec pipeline and event loop, and leaves the bytes zarr would:
   new one), with ``O_DIRECT`` where the OS has it, since a recording is written once and read
   much later and has no business in the page cache (a file system that refuses it, such as
   tmpfs, gets ``os.writev`` from its first refusal on);
-- rows that continue a chunk row whose files exist: written in place (``os.pwritev`` at their
-  offset) instead of zarr's read, merge and rewrite of the whole chunk row; they lie past the
-  run's committed length until the writer commits them, so a crash tears only uncommitted rows;
-  with a ``crc32c`` checksum (every array of a new run) the whole chunk's checksum changes, so
-  each chunk is rewritten instead: its stored rows read back, the new rows and the fill rows
-  after them, the checksum, to a temporary file renamed over the chunk (a crash leaves the old
-  chunk or the new one, each with a valid checksum);
+- rows that continue a chunk row whose files exist: written in place (``os.pwritev``) where
+  chunks have no checksum (they lie past the committed length: a crash tears only
+  uncommitted rows); with a ``crc32c`` checksum (every array of a new run) each chunk is
+  rewritten to a temporary file renamed over it (the old chunk or the new one survives a
+  crash, each with a valid checksum), from a copy of its stored rows kept in memory
+  (:data:`TAIL_BYTES`) or read back, through the page cache;
 - other rows (crossing a chunk row's end): through zarr (:class:`ZarrRows`).
 
-:func:`update_local_attrs` likewise writes a local group's ``zarr.json`` for the commits.
+:func:`~weightscope.store.local_attrs.update_local_attrs` (re-exported here) writes a local
+group's ``zarr.json`` for the commits.
 Measurements: ``docs/performance.md`` (Store).
 
 Examples
@@ -45,12 +45,10 @@ import sys
 import threading
 from concurrent.futures import wait
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import zarr
 from zarr.codecs import BytesCodec, Crc32cCodec
-from zarr.core.buffer import default_buffer_prototype
 from zarr.storage import LocalStore
 
 from .._pools import thread_pool
@@ -61,10 +59,9 @@ except ImportError:  # not POSIX: no O_DIRECT either
     fcntl = None  # type: ignore[assignment]
 from . import files
 from .chunk_writer import ZarrRows
+from .local_attrs import update_local_attrs
 
 __all__ = ["ALIGN", "DirectRows", "aligned_bytes", "update_local_attrs"]
-
-ZARR_JSON = "zarr.json"
 
 _HAS_WRITEV = hasattr(os, "writev")  # POSIX only: elsewhere zarr writes every chunk
 _HAS_PWRITEV = hasattr(os, "pwritev")
@@ -75,6 +72,12 @@ _THREADS = 2  # chunk files written at once (creating a file costs kernel time)
 ALIGN = 4096
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _STAGE = threading.local()
+#: Largest partly filled chunk row (bytes) a checksummed writer keeps a copy of, to rewrite
+#: it from memory when rows continue it (``step``, ``iteration``, a small run's ``w``...).
+TAIL_BYTES = 4 * 2**20
+#: Chunks rewritten to continue them go through the page cache: O_DIRECT's staging copy and
+#: flag changes cost more there (``bench/recorder.py --continued-only``).
+REWRITE_PAGE_CACHE = True
 
 
 def aligned_bytes(nbytes: int) -> np.ndarray:
@@ -113,6 +116,9 @@ class DirectRows:
         #: Write new chunk files around the page cache (O_DIRECT); turned off for good when
         #: the file system refuses it.
         self.unbuffered = bool(_O_DIRECT)
+        #: Data bytes of the chunks of the partly filled chunk row last written, per
+        #: ``(chunk row, chunk)``: what continuing it rewrites, without reading it back.
+        self._tail: dict[tuple[int, int], np.ndarray] = {}
 
     @classmethod
     def for_array(cls, array: zarr.Array) -> DirectRows | None:
@@ -129,6 +135,7 @@ class DirectRows:
         elif self.continues(start, len(values)):
             self.write_into(start, values)
         else:
+            self._tail = {}  # zarr rewrites what it touches
             self._zarr.write(start, values)
 
     def covers(self, row: int, n_rows: int) -> bool:
@@ -159,10 +166,13 @@ class DirectRows:
             block = values[i * steps:(i + 1) * steps]
             folder = self.root / self._key(row // steps + i, 0).rpartition("/")[0]
             folder.mkdir(parents=True, exist_ok=True)
-            for j, parts in enumerate(self._pieces(block)):
+            pieces = self._pieces(block)
+            for j, parts in enumerate(pieces):
                 jobs.append((self._put, self.root / self._key(row // steps + i, j),
                              *self._padded(parts, steps - len(block))))
         _run(jobs)
+        # a partly filled last chunk row is continued next: keep its bytes (if small)
+        self._keep_tail(row // steps + i, pieces if len(block) < steps else [None])
 
     def write_into(self, row: int, values: np.ndarray) -> None:
         """Store rows that :meth:`continues` an existing chunk row, in place in its files."""
@@ -171,23 +181,48 @@ class DirectRows:
         offset = (row % steps) * width * values.itemsize
         if self.checksum:
             after = steps - row % steps - len(values)
-            _run([(self._rewrite, self.root / self._key(row // steps, j), parts, offset, after)
-                  for j, parts in enumerate(self._pieces(values))])
+            pieces = self._pieces(values)
+            heads = [self._stored_head(row // steps, j, offset) for j in range(len(pieces))]
+            _run([(self._rewrite, self.root / self._key(row // steps, j), parts, offset, after,
+                   heads[j]) for j, parts in enumerate(pieces)])
+            self._keep_tail(row // steps, [[h, *p] if h is not None else None
+                                           for h, p in zip(heads, pieces)])
             return
         _run([(_put_into, self.root / self._key(row // steps, j), parts, offset)
               for j, parts in enumerate(self._pieces(values))])
 
-    def _rewrite(self, path: Path, parts: list[np.ndarray], offset: int, after: int) -> None:
-        """Replace the checksummed chunk ``path`` by its first ``offset`` bytes, ``parts``,
-        ``after`` fill rows and a new checksum."""
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        try:
-            head = np.frombuffer(os.pread(fd, offset, 0), dtype=np.uint8)
-        finally:
-            os.close(fd)
+    def _rewrite(self, path: Path, parts: list[np.ndarray], offset: int, after: int,
+                 head: np.ndarray | None = None) -> None:
+        """Replace the checksummed chunk ``path`` by its first ``offset`` bytes (``head``, or
+        read back from the file), ``parts``, ``after`` fill rows and a new checksum."""
+        if head is None:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                head = np.frombuffer(os.pread(fd, offset, 0), dtype=np.uint8)
+            finally:
+                os.close(fd)
         if len(head) != offset:
             raise OSError(errno.EIO, f"chunk file {path} is shorter than its stored rows")
-        self._put(path, *self._padded([head, *parts], after))
+        self._put(path, *self._padded([head, *parts], after), page_cache=REWRITE_PAGE_CACHE)
+
+    def _stored_head(self, chunk_row: int, j: int, offset: int) -> np.ndarray | None:
+        """The first ``offset`` bytes of chunk ``(chunk_row, j)`` as this writer last wrote
+        them (None: not kept, read them back)."""
+        tail = self._tail.get((chunk_row, j))
+        return tail if tail is not None and len(tail) == offset else None
+
+    def _keep_tail(self, chunk_row: int, chunks: list[list[np.ndarray] | None]) -> None:
+        """Keep a copy of the chunks of ``chunk_row`` just written (parts per chunk; None
+        where unknown) if it is small (:data:`TAIL_BYTES`): continuing it reads nothing."""
+        self._tail = {}
+        known = [c for c in chunks if c is not None]
+        if not self.checksum or len(known) != len(chunks):
+            return
+        if sum(p.nbytes for c in known for p in c) > TAIL_BYTES:
+            return
+        for j, parts in enumerate(known):
+            self._tail[(chunk_row, j)] = np.concatenate(
+                [p.reshape(-1).view(np.uint8) for p in parts])
 
     def _padded(self, parts: list[np.ndarray], rows: int) -> tuple[list[np.ndarray], int]:
         """``parts`` followed by ``rows`` fill rows: ``(parts, bytes of hole after them)``."""
@@ -217,21 +252,23 @@ class DirectRows:
     def _key(self, i: int, j: int) -> str:
         return self.array.metadata.encode_chunk_key((i, j) if self.array.ndim == 2 else (i,))
 
-    def _put(self, path: Path, parts: list[np.ndarray], hole: int = 0) -> None:
+    def _put(self, path: Path, parts: list[np.ndarray], hole: int = 0,
+             page_cache: bool = False) -> None:
         """Write ``parts`` and ``hole`` zero bytes (and the checksum of the array's chunks) to
-        a temporary file next to ``path``, then rename it over ``path``."""
+        a temporary file next to ``path`` (with ``O_DIRECT`` unless ``page_cache``), then
+        rename it over ``path``."""
         tmp = files.partial_name(path)
         end = sum(p.nbytes for p in parts) + hole
         trailer = files.crc32c_trailer(parts, hole) if self.checksum else None
         try:
-            if self.unbuffered:
+            if self.unbuffered and not page_cache:
                 try:
                     _write_unbuffered(tmp, parts, end, trailer)
                 except OSError as err:
                     if err.errno != errno.EINVAL:
                         raise
                     self.unbuffered = False  # this file system refuses O_DIRECT: page cache
-            if not self.unbuffered:
+            if page_cache or not self.unbuffered:
                 _write_buffered(tmp, parts, end, trailer)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -309,36 +346,6 @@ def _staging(size: int) -> np.ndarray:
     if stage is None or stage.size < size:
         _STAGE.buf = stage = np.frombuffer(mmap.mmap(-1, size), dtype=np.uint8)
     return stage
-
-
-def update_local_attrs(group: zarr.Group, attrs: dict[str, Any]) -> bool:
-    """Update a local group's attributes by writing its ``zarr.json`` here, not through zarr.
-
-    Saves the event loop's thread hops of zarr's own update, several per chunk row of a
-    recording. The file is written to a temporary file renamed over ``zarr.json``, as
-    ``LocalStore`` does. Returns False, doing nothing, for a group in any other store or of
-    zarr format 2 (its attrs are not in ``zarr.json``).
-    """
-    store = group.store_path.store
-    if not isinstance(store, LocalStore) or group.metadata.zarr_format != 3:
-        return False
-    data = _update_metadata(group, attrs)
-    files.replace_bytes(Path(store.root) / group.store_path.path / ZARR_JSON, data)
-    return True
-
-
-def _update_metadata(group: zarr.Group, attrs: dict[str, Any]) -> bytes:
-    """Update ``group``'s in-memory metadata with ``attrs``; return its ``zarr.json`` bytes.
-
-    The one place this package edits zarr's objects: zarr has no public call that updates
-    attributes without writing them through its event loop. This does what zarr's own
-    ``AsyncGroup.update_attributes`` does before it writes (update ``metadata.attributes`` in
-    place, so the ``Group`` object sees the new attrs) and serializes with zarr's own
-    ``to_buffer_dict``, so the bytes are those zarr writes (a test pins it).
-    """
-    metadata = group.metadata
-    metadata.attributes.update(attrs)
-    return metadata.to_buffer_dict(default_buffer_prototype())[ZARR_JSON].to_bytes()
 
 
 def _plain_local_root(array: zarr.Array) -> Path | None:
