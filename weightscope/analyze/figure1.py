@@ -44,9 +44,11 @@ from .decay import decay_by_magnitude, grid_indices
 from .distance import distance_vs_weights, participating_weights, search_distance
 from .sets import active_sets
 
-__all__ = ["MIN_SNAPSHOTS", "Figure1Data", "censored_bins", "decay_cap", "figure1_data",
-           "summary"]
+__all__ = ["MIN_SNAPSHOTS", "SET_PROGRESS", "Figure1Data", "censored_bins", "decay_cap",
+           "figure1_data", "sets_at", "summary"]
 
+#: Training progress at which the summary gives the active and inactive fractions.
+SET_PROGRESS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9)
 #: Fewest snapshots of a run drawn without its decay panel (``require_decay=False``).
 MIN_SNAPSHOTS_PARTIAL = 2
 
@@ -173,19 +175,34 @@ def _check_runs(runs: Sequence[xr.Dataset], labels: Sequence[str], minimum: int)
             )
 
 
+def sets_at(sets: xr.Dataset, name: str,
+            progress: Sequence[float] = SET_PROGRESS) -> dict[str, float]:
+    """Fraction of weights in set ``name`` ("active" or "inactive") at each training progress
+    (linear between snapshots), keyed ``"0%"``, ``"25%"``...: when the sets settle.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> sets = xr.Dataset({"active": ("step", [0.0, 0.2])}, coords={"progress": ("step", [0, 1])})
+    >>> sets_at(sets, "active", (0.0, 0.25))
+    {'0%': 0.0, '25%': 0.05}
+    """
+    prog = sets.progress.values
+    return {f"{round(p * 100)}%": float(np.interp(p, prog, sets[name].values)) for p in progress}
+
+
 def summary(data: Figure1Data) -> dict[str, Any]:
     """The numbers behind every panel, plus the trend statistics, as plain JSON types."""
     sets = data.sets
-    prog = sets.progress.values
-    at = {f"{int(p * 100)}%": float(np.interp(p, prog, sets.active.values))
-          for p in (0.1, 0.25, 0.5, 0.75, 0.9)}
+    at = sets_at(sets, "active")
     out: dict[str, Any] = {
         "runs": list(data.labels), "primary": data.primary, "incomplete": list(data.incomplete),
         "active_sets": {
             "keep": data.keep, "scope": sets.attrs["scope"],
             "final_active": float(sets.active.values[-1]),
             "final_inactive": float(sets.inactive.values[-1]),
-            "active_at_progress": at, "excluded_nan": sets.attrs["excluded_nan"],
+            "active_at_progress": at, "inactive_at_progress": sets_at(sets, "inactive"),
+            "excluded_nan": sets.attrs["excluded_nan"],
             "step": sets.step.values.tolist(), "active": sets.active.values.tolist(),
             "inactive": sets.inactive.values.tolist()},
         "decay": _decay_summary(data),
