@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from weightscope_cli.demo import Recipe
 
 from weightscope.errors import ConfigError
 from weightscope.experiments.demo import (
+    DEFAULT_RECIPE,
     DEMO_PRESETS,
     DemoConfig,
     RunHook,
@@ -48,13 +50,20 @@ class ManagedRecorder(FakeRecorder):
 
 
 def test_presets() -> None:
-    adamw, sgd = demo_config("adamw"), demo_config()
-    assert adamw == sgd and adamw.recipe == "adamw" and adamw.arch == "mlp"
-    assert demo_config("sgd").recipe == "sgd"
-    assert demo_config("sgd").train_config.lr == 0.1
-    assert adamw.train_config.weight_decay == 0.05
+    default, adamw, contrast = (demo_config(r) for r in ("sgd-wd5e-3", "adamw", "sgd-wd5e-4"))
+    assert demo_config() == default and DEFAULT_RECIPE == "sgd-wd5e-3"
+    train = default.train_config
+    assert (train.recipe, train.lr, train.weight_decay, train.momentum, train.schedule) == (
+        "sgd", 0.1, 5e-3, 0.9, "constant")
+    assert (contrast.recipe, contrast.train_config.weight_decay) == ("sgd", 5e-4)
+    assert (adamw.recipe, adamw.train_config.lr, adamw.train_config.weight_decay) == (
+        "adamw", 1e-3, 0.05)
+    family = {(c.arch, c.n_models, c.steps, c.every) for c in (default, adamw, contrast)}
+    assert family == {("mlp", 4, 4000, 40)}
     assert demo_config("adamw", steps=400).steps == 400
-    assert set(DEMO_PRESETS) == {"adamw", "sgd"}
+    assert demo_config(schedule="cosine").train_config.schedule == "cosine"
+    assert list(DEMO_PRESETS) == ["sgd-wd5e-3", "sgd-wd5e-4", "adamw"]
+    assert [r.value for r in Recipe] == list(DEMO_PRESETS)  # the CLI's choices
     spec = demo_config().specs("out")[0]
     assert isinstance(FakeRecorder(spec, build("mlp", spec.width), []), RunHook)
 
@@ -144,5 +153,8 @@ def test_config_validation(kwargs: dict, match: str) -> None:
 
 
 def test_unknown_preset() -> None:
-    with pytest.raises(ConfigError, match=r"recipe must be one of \('adamw', 'sgd'\); got 'x'"):
+    with pytest.raises(ConfigError, match=r"recipe must be one of \('sgd-wd5e-3', 'sgd-wd5e-4', "
+                                          r"'adamw'\); got 'x'. Pass e.g. recipe='sgd-wd5e-3'"):
         demo_config("x")
+    with pytest.raises(ConfigError, match=r"schedule must be one of"):
+        demo_config(schedule="linear")

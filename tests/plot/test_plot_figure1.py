@@ -62,3 +62,17 @@ def test_figure1_from_runs_data_and_given_figure(data):
         assert figure1(d, fig=given) is given and len(given.axes) == 3
     finally:
         plt.close(given)
+
+
+def test_left_title_states_the_sets_at_step_0_and_25_percent(data):
+    """The caption line of the left panel and the summary give the same two points."""
+    from weightscope.analyze import summary
+
+    _, d = data
+    title = figure1(d).axes[0].get_title()
+    s = summary(d)["active_sets"]
+    act, inact = s["active_at_progress"], s["inactive_at_progress"]
+    assert (act["0%"], inact["0%"]) == (d.sets.active.values[0], d.sets.inactive.values[0])
+    assert title.split("\n")[1:] == [  # whole lines: they fit the panel (no ellipsis)
+        f"step 0: active {act['0%']:.2f}, inactive {inact['0%']:.2f}",
+        f"25%: active {act['25%']:.2f}, inactive {inact['25%']:.2f}"]

@@ -17,11 +17,17 @@ A hook that is also a context manager (``Recorder`` is) is entered before traini
 after it, so a run that fails is closed by the hook's own ``__exit__``; other hooks get
 ``close()`` only after a successful run.
 
-The presets (:func:`demo_config`) come from ``scripts/figure1_recipe_study.py``: with
-``recipe="adamw"`` all three Figure 1 trends hold; with ``recipe="sgd"`` the right panel is
-inverted, which the demo can show as a contrast (measurements: ``docs/performance.md``,
-section "Experiments"). ``task="lm"`` (:data:`TASK_PRESETS`) trains the bundled language
-model's width family instead (:mod:`~.lm`; the paper's appendix A language-modeling rows).
+The presets (:func:`demo_config`, :data:`DEMO_PRESETS`) come from
+``scripts/figure1_recipe_study.py`` (its docstring has the per-seed table). The default,
+``"sgd-wd5e-3"`` (SGD, lr 0.1, momentum 0.9, weight decay 5e-3, constant learning rate), shows
+all three Figure 1 trends as the paper describes on every seed tried (0 to 3): both sets start
+small and grow (inactive about 0.25 at step 0, 0.55 at 25 %; active about 0.01, then 0.08),
+the family's search distance grows with its weights, and the median decay time grows with
+final ``|w|``. Two documented contrasts: ``"adamw"`` (lr 1e-3, decoupled weight decay 0.05)
+has most of the inactive set in place at step 0 (AdamW grows the large weights, the rest never
+cross the final threshold), and ``"sgd-wd5e-4"`` inverts the right panel. ``task="lm"``
+(:data:`TASK_PRESETS`) trains the bundled language model's width family instead (:mod:`~.lm`;
+the paper's appendix A language-modeling rows) with AdamW, whatever the recipe.
 
 Examples
 --------
@@ -50,18 +56,24 @@ from .data import MNIST1D
 from .tasks import get_task
 from .train import RECIPES, TrainConfig, TrainResult, train
 
-__all__ = ["DEMO_PRESETS", "TASK_PRESETS", "DemoConfig", "FamilyRun", "RunHook", "RunSpec",
-           "demo_config", "run_family"]
+__all__ = ["DEFAULT_RECIPE", "DEMO_PRESETS", "TASK_PRESETS", "DemoConfig", "FamilyRun",
+           "RunHook", "RunSpec", "demo_config", "run_family"]
 
-#: Demo settings per recipe (chosen from the measurements in docs/performance.md).
+_FAMILY: dict[str, object] = {"arch": "mlp", "n_models": 4, "steps": 4000, "every": 40}
+#: Demo settings per recipe name (measured by scripts/figure1_recipe_study.py); the first is the
+#: default (:data:`DEFAULT_RECIPE`), the others are contrasts.
 DEMO_PRESETS: dict[str, dict[str, object]] = {
-    "adamw": {"recipe": "adamw", "arch": "mlp", "n_models": 4, "steps": 4000, "every": 40},
-    "sgd": {"recipe": "sgd", "arch": "mlp", "n_models": 4, "steps": 4000, "every": 40},
+    "sgd-wd5e-3": {"recipe": "sgd", "weight_decay": 5e-3, **_FAMILY},
+    "sgd-wd5e-4": {"recipe": "sgd", "weight_decay": 5e-4, **_FAMILY},
+    "adamw": {"recipe": "adamw", **_FAMILY},
 }
+#: The demo's recipe: all three panels of Figure 1 hold on every seed tried.
+DEFAULT_RECIPE = "sgd-wd5e-3"
 #: Settings that replace the recipe's preset for a task other than MNIST-1D.
 TASK_PRESETS: dict[str, dict[str, object]] = {
-    "lm": {"task": "lm", "arch": "transformer", "lr": 5e-3, "steps": 800, "every": 8,
-           "batch_size": 32, "num_samples": 10_000},
+    "lm": {"task": "lm", "arch": "transformer", "recipe": "adamw", "lr": 5e-3,
+           "weight_decay": None, "steps": 800, "every": 8, "batch_size": 32,
+           "num_samples": 10_000},
 }
 
 
@@ -72,7 +84,13 @@ class DemoConfig:
     Attributes
     ----------
     recipe : {"adamw", "sgd"}
-        Training recipe (its preset lr and weight decay, :data:`~.train.PRESETS`).
+        Optimizer (:class:`~.train.TrainConfig`); ``lr`` and ``weight_decay`` left as None take
+        its preset (:data:`~.train.PRESETS`). The demo's recipes are :data:`DEMO_PRESETS`
+        (:func:`demo_config`).
+    weight_decay : float, optional
+        Weight decay (None: the optimizer's preset).
+    schedule : {"constant", "cosine", "step"}, default "constant"
+        Learning-rate schedule (:data:`~.train.SCHEDULES`).
     arch : {"mlp", "cnn"}
         Architecture of the family (:func:`~.models.model_family`).
     n_models : int
@@ -106,6 +124,8 @@ class DemoConfig:
     seed: int = 0
     num_samples: int = 5000
     threads: int | None = 1
+    weight_decay: float | None = None
+    schedule: str = "constant"
     task: str = "mnist1d"
     lr: float | None = None
 
@@ -134,8 +154,9 @@ class DemoConfig:
     @property
     def train_config(self) -> TrainConfig:
         """The :class:`~.train.TrainConfig` every member is trained with."""
-        return TrainConfig(recipe=self.recipe, lr=self.lr, steps=self.steps,
-                           batch_size=self.batch_size, seed=self.seed)
+        return TrainConfig(recipe=self.recipe, lr=self.lr, weight_decay=self.weight_decay,
+                           schedule=self.schedule, steps=self.steps, batch_size=self.batch_size,
+                           seed=self.seed)
 
     def specs(self, out_dir: str | Path) -> tuple[RunSpec, ...]:
         """One :class:`RunSpec` per family member, with its store path under ``out_dir``."""
@@ -149,19 +170,20 @@ class DemoConfig:
         return tuple(specs)
 
 
-def demo_config(recipe: str = "adamw", task: str = "mnist1d", **overrides: object) -> DemoConfig:
+def demo_config(recipe: str = DEFAULT_RECIPE, task: str = "mnist1d",
+                **overrides: object) -> DemoConfig:
     """The demo preset of ``recipe`` (:data:`DEMO_PRESETS`) and ``task`` (:data:`TASK_PRESETS`),
     with optional field overrides.
 
     Examples
     --------
     >>> from weightscope.experiments.demo import demo_config
-    >>> demo_config("sgd").recipe, demo_config(task="lm").widths
+    >>> demo_config("sgd-wd5e-4").recipe, demo_config(task="lm").widths
     ('sgd', (48, 64, 80, 96))
     """
     if recipe not in DEMO_PRESETS:
         raise ConfigError(f"recipe must be one of {tuple(DEMO_PRESETS)}; got {recipe!r}. "
-                          "Pass recipe='adamw' or recipe='sgd'.")
+                          f"Pass e.g. {hint('recipe', DEFAULT_RECIPE)}.")
     preset = {**DEMO_PRESETS[recipe], **TASK_PRESETS.get(get_task(task).name, {})}
     return DemoConfig(**{**preset, **overrides})  # type: ignore[arg-type]
 

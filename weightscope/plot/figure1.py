@@ -23,7 +23,7 @@ from typing import Any
 import xarray as xr
 from matplotlib.figure import Figure
 
-from ..analyze.figure1 import Figure1Data, figure1_data
+from ..analyze.figure1 import Figure1Data, figure1_data, sets_at
 from .panels import (
     plot_active_sets,
     plot_decay,
@@ -33,7 +33,7 @@ from .panels import (
 )
 from .style import FIGURE1_SIZE, fit_titles, new_figure, paper_style
 
-__all__ = ["figure1"]
+__all__ = ["figure1", "settling"]
 
 
 def figure1(runs: Sequence[xr.Dataset] | xr.Dataset | Figure1Data, fig: Figure | None = None,
@@ -63,6 +63,7 @@ def figure1(runs: Sequence[xr.Dataset] | xr.Dataset | Figure1Data, fig: Figure |
         fig = fig if fig is not None else new_figure(FIGURE1_SIZE)
         left, middle, right = fig.subplots(1, 3)
         plot_active_sets(data.sets, ax=left)
+        left.set_title(f"{left.get_title()}\n{settling(data.sets)}")
         if data.family is not None:
             plot_distance_family(data.family, ax=middle)
         else:
@@ -73,3 +74,20 @@ def figure1(runs: Sequence[xr.Dataset] | xr.Dataset | Figure1Data, fig: Figure |
             plot_decay(data.decay, ax=right)
         fit_titles(fig, [left, middle, right])
     return fig
+
+
+def settling(sets: xr.Dataset) -> str:
+    """The left panel's caption lines: active and inactive fractions at step 0 and at 25 %.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> sets = xr.Dataset({"active": ("step", [0.01, 0.21]), "inactive": ("step", [0.25, 0.65])},
+    ...                   coords={"progress": ("step", [0.0, 1.0])})
+    >>> print(settling(sets))
+    step 0: active 0.01, inactive 0.25
+    25%: active 0.06, inactive 0.35
+    """
+    act, inact = sets_at(sets, "active", (0.0, 0.25)), sets_at(sets, "inactive", (0.0, 0.25))
+    return (f"step 0: active {act['0%']:.2f}, inactive {inact['0%']:.2f}\n"
+            f"25%: active {act['25%']:.2f}, inactive {inact['25%']:.2f}")
