@@ -7,19 +7,58 @@ imports the command modules, so importing any one of them alone never makes a cy
 from __future__ import annotations
 
 import functools
+import sys
 import typing
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 from typer.models import OptionInfo
 
 from weightscope.errors import WeightscopeError, WeightscopeWarning, option_names
 
-__all__ = ["app", "command_options", "handle_errors"]
+__all__ = ["app", "command_options", "handle_errors", "usage_line"]
+
+class _OneLineErrors(TyperGroup):
+    """The command group: a usage error (unknown command or option, a value that does not
+    parse, a missing argument) is one line on stderr with exit code 2, like every other error,
+    instead of click's usage text and error box."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except typer.TyperException as err:  # click's errors (typer vendors click)
+            if type(err).__name__ == "NoArgsIsHelpError":
+                err.show()  # type: ignore[attr-defined]  (the help, as before)
+            else:
+                typer.echo(f"error: {usage_line(err)}", err=True)
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            typer.echo("error: aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_line(err: typer.TyperException) -> str:
+    """One line for a usage error: its message and where the command's options are listed.
+
+    >>> usage_line(typer.TyperException("Missing argument 'RUN'."))
+    "Missing argument 'RUN'. Run 'weightscope --help' for the usage."
+    """
+    ctx = getattr(err, "ctx", None)
+    where = ctx.command_path if ctx is not None else "weightscope"
+    message = _one_line(err.format_message()).rstrip(".")
+    return f"{message}. Run '{where} --help' for the usage."
+
 
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="weightscope",
     help="Record, analyze and sparsify how the weights of a PyTorch model move in training.",
     add_completion=False,

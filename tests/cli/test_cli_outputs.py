@@ -149,3 +149,14 @@ def test_a_multi_line_runtime_error_is_one_line(run, tmp_path, monkeypatch):
     monkeypatch.setattr(cli_analyze, "analyze_runs", broken)
     line = _one_error_line(["analyze", str(run), "--out", str(tmp_path)], code=1)
     assert line == "error: RuntimeError: first line second line"
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["analyze", "x.zarr", "--bins", "abc"], "Invalid value for '--bins'"),
+    (["analyze"], "Missing argument"),
+    (["analyze", "x.zarr", "--nope"], "No such option: --nope"),
+    (["nosuch"], "No such command 'nosuch'"),
+])
+def test_usage_errors_are_one_line_with_exit_2(args, says):
+    line = _one_error_line(args)
+    assert says in line and line.endswith("--help' for the usage.")
