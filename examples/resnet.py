@@ -96,7 +96,7 @@ def main() -> None:
     mask = ds.mask.isel(step=-1).values
     print(f"recorded {ds.sizes['step']} snapshots of {ds.sizes['weight']:,} weights in "
           f"{ds.sizes['param']} parameters; {mask.mean():.3f} of them participate at the end; "
-          f"loss {first:.2f} -> {last:.2f}")
+          f"loss {first:.3g} -> {last:.3g}")
     subprocess.run([sys.executable, "-m", "weightscope_cli.app", "analyze", str(path),
                     "--out", str(out / "analysis")], check=True)
 
