@@ -8,7 +8,9 @@ phases, in one process (the
 analyses in subprocesses, so that their peak RSS is theirs alone):
 
 1. Overhead. Whole runs of ``--steps`` steps, ``--reps`` rounds in alternating order (as in
-   ``bench/recorder.py``, whose paired-ratio statistics are reused): bare training,
+   ``bench/recorder.py``, whose paired-ratio statistics are reused), wall and CPU time (the
+   latter of all the process's threads: on a machine shared with others the wall time of
+   single runs varies 2x, the CPU time much less): bare training,
    ``torch.save(state_dict)`` every 10 steps, the Recorder every=10 (full snapshots, no
    distance) and every=1 with sample=8192 per parameter (no distance). Targets (issue 13):
    every=10 <= torch.save of the same weights; sampled every=1 <= 1.10 x bare.
@@ -21,7 +23,7 @@ analyses in subprocesses, so that their peak RSS is theirs alone):
    subprocess: weight-snapshots per wall second (target >= 40 M on 2 cores) and per CPU
    second, and its peak RSS.
 
-Full run (about 30 min on 2 busy cores; needs ~6 GB of free disk under ``--dir``)::
+Full run (about 40 min on 2 cores shared at load average ~20; ~6 GB of disk under ``--dir``)::
 
     nice .venv/bin/python bench/scale.py
 
@@ -107,10 +109,11 @@ def configs(width: int) -> dict[str, Callable[[int, Path], None]]:
 
 
 def overhead(width: int, steps: int, reps: int, root: Path) -> None:
-    """Phase 1: median wall times and paired ratios of :func:`configs`."""
+    """Phase 1: median wall and CPU times and paired ratios of :func:`configs`."""
     runs = configs(width)
     names = list(runs)
-    times: dict[str, list[float]] = {k: [] for k in runs}
+    wall: dict[str, list[float]] = {k: [] for k in runs}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
     for i, run in enumerate(runs.values()):  # warm-up, untimed
         run(2, root / f"warm-{i}")
         shutil.rmtree(root / f"warm-{i}", ignore_errors=True)
@@ -118,21 +121,25 @@ def overhead(width: int, steps: int, reps: int, root: Path) -> None:
         for name in (names if rep % 2 == 0 else names[::-1]):
             out = root / f"{rep}-{names.index(name)}"
             os.sync()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             runs[name](steps, out)
-            times[name].append(time.perf_counter() - t0)
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
             shutil.rmtree(out, ignore_errors=True)
-    print(f"1. overhead: {steps} steps x {reps} rounds (median wall time of whole runs)")
-    for name, t in times.items():
-        print(f"  {name:24s} {statistics.median(t):8.2f} s   "
-              f"x{paired_ratio(times, name, 'bare'):6.3f} bare")
+    print(f"1. overhead: {steps} steps x {reps} rounds (medians over whole runs; CPU: this "
+          "process's, all threads)")
+    for name in names:
+        print(f"  {name:24s} {statistics.median(wall[name]):8.2f} s wall "
+              f"x{paired_ratio(wall, name, 'bare'):6.3f}   {statistics.median(cpu[name]):8.2f}"
+              f" s CPU x{paired_ratio(cpu, name, 'bare'):6.3f}")
     sampled = f"rec every=1 s={SAMPLE}"
     for label, name, base, target in [
             ("every=10 / torch.save", "rec every=10", "torch.save/10", 1.0),
             (f"every=1 sample={SAMPLE} / bare", sampled, "bare", 1.10)]:
-        ratio = paired_ratio(times, name, base)
-        print(f"  {label:30s} {ratio:6.3f}  (target <= {target:.2f}: "
-              f"{'met' if ratio <= target else 'MISSED'}) {spread(times, name, base)}")
+        for kind, times in (("wall", wall), ("CPU", cpu)):
+            ratio = paired_ratio(times, name, base)
+            print(f"  {label:30s} {kind:4s} {ratio:6.3f}  (target <= {target:.2f}: "
+                  f"{'met' if ratio <= target else 'MISSED'}) {spread(times, name, base)}")
 
 
 def big_run(width: int, snapshots: int, path: Path) -> int:
@@ -201,6 +208,7 @@ def main() -> None:
     ap.add_argument("--snapshots", type=int, default=115, help="snapshots of the big run")
     ap.add_argument("--width", type=int, default=64, help="ResNet width (64: ResNet-18)")
     ap.add_argument("--skip-overhead", action="store_true", help="phases 2-4 only")
+    ap.add_argument("--overhead-only", action="store_true", help="phase 1 only")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     ap.add_argument("--dir", default=".", help="where the temporary runs are written")
     args = ap.parse_args()
@@ -213,6 +221,8 @@ def main() -> None:
               f"at 32x32; runs in {root}")
         if not args.skip_overhead:
             overhead(args.width, args.steps, args.reps, root)
+        if args.overhead_only:
+            return
         n = big_run(args.width, args.snapshots, root / "run.zarr")
         analyses(root / "run.zarr", root / "analysis", n, args.snapshots)
         print(f"peak RSS of this (training) process: "
