@@ -1,23 +1,51 @@
 """Measure the Figure 1 trends on the bundled MNIST-1D task for one or more recipes.
 
-Research script behind the `weightscope demo` preset (weightscope/experiments/demo.py). It keeps
-snapshots in memory (no Recorder, no store) and computes, with plain numpy and the definitions of
-DESIGN section 4:
+Research script behind the `weightscope demo` presets (weightscope/experiments/demo.py).
 
-* (i) active / inactive fractions (keep=1/4 per layer by final |w|) at 10%, 50%, 90% of training;
-* (ii) Spearman of the median decorrelation time Delta over 10 equal-count bins of final |w| of
-  the largest layer (weight-count) of the full model;
-* (iii) total search distance sum_s sum_w |w(s) - w(s-1)| of every family member.
+``--demo RECIPE --seeds 0 1 2 3`` trains the demo preset through ``run_family`` with a real
+Recorder per model (into a temporary directory, or ``--out``) and measures it with
+weightscope's own analysis (``figure1_data``, ``summary``, ``sets_at``: the numbers
+``weightscope demo`` prints), one table row per seed: inactive and active fractions (keep=1/4
+per layer by final |w|) at step 0, 25 %, 50 % and 90 % of training; Spearman(median decay time
+Δ, final |w|) over 10 equal-count bins of the largest layer; whether the family's total search
+distance increases with its weights (and the distances over the largest's).
 
-Usage (each row of the report table; --demo RECIPE runs the demo preset through run_family):
-    .venv/bin/python scripts/figure1_recipe_study.py --arch mlp --recipe adamw
+Without ``--demo`` it explores any recipe in memory (no store), with plain numpy and the
+definitions of DESIGN section 4, at the same progress points.
+
+Measured for issue 16 (torch 2.13.0 CPU, one thread per run; MLP 40-w-w-10, w = 120, 176, 216,
+256; 4000 steps, snapshots every 40; constant learning rate):
+
+===========  ====  =========================  =========================  =====  ============
+recipe       seed  inactive 0 / 25 / 50 / 90  active 0 / 25 / 50 / 90    rho    distance
+===========  ====  =========================  =========================  =====  ============
+sgd-wd5e-3   0     0.25 / 0.55 / 0.59 / 0.68  0.01 / 0.07 / 0.12 / 0.18  +0.76  increasing
+sgd-wd5e-3   1     0.23 / 0.53 / 0.58 / 0.67  0.01 / 0.08 / 0.13 / 0.19  +0.77  increasing
+sgd-wd5e-3   2     0.25 / 0.55 / 0.59 / 0.68  0.01 / 0.08 / 0.13 / 0.19  +0.83  increasing
+sgd-wd5e-3   3     0.25 / 0.54 / 0.59 / 0.68  0.01 / 0.07 / 0.12 / 0.18  +0.78  increasing
+sgd-wd5e-4   0     0.44 / 0.56 / 0.59 / 0.73  0.01 / 0.19 / 0.20 / 0.24  -1.00  not monotone
+adamw        0     0.73 / 0.74 / 0.74 / 0.75  0.00 / 0.13 / 0.21 / 0.24  +1.00  increasing
+===========  ====  =========================  =========================  =====  ============
+
+(distances of sgd-wd5e-3 over the largest model's: 0.55-0.57, 0.74-0.76, 0.87-0.89, 1; test
+errors 0.34-0.37; the sets end at 0.25 / 0.75 by definition.) Under ``sgd-wd5e-3`` (the demo's
+default) all three panels hold on every seed: both sets start small and grow, settling mostly
+in the first quarter; distance grows with the weights; larger weights decorrelate later.
+``sgd-wd5e-4`` inverts the right panel and breaks the middle one; ``adamw`` starts with most
+of the inactive set already in place (AdamW grows the large weights; the rest never cross the
+final threshold).
+
+Usage:
+    .venv/bin/python scripts/figure1_recipe_study.py --demo sgd-wd5e-3 --seeds 0 1 2 3
     .venv/bin/python scripts/figure1_recipe_study.py --arch mlp --recipe sgd --weight-decay 5e-3
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,11 +53,13 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from weightscope.experiments.data import load_mnist1d
-from weightscope.experiments.demo import RunSpec, demo_config, run_family
+from weightscope.experiments.demo import DEMO_PRESETS, demo_config, run_family
 from weightscope.experiments.models import build, count_weights, model_family
 from weightscope.experiments.train import TrainConfig, train
 
 WEIGHTED = (nn.Linear, nn.Conv1d)
+#: Training progress at which the active and inactive fractions are reported.
+PROGRESS = (0.0, 0.25, 0.5, 0.9)
 
 
 class Snapshots:
@@ -122,7 +152,7 @@ def analyze(snaps: Snapshots) -> dict:
     big = max(layers, key=lambda w: w.shape[1])
     delta = decay_time(big)
     rho, med = binned_spearman(big[-1], delta)
-    at = [round(f * (act.size - 1)) for f in (0.1, 0.5, 0.9)]
+    at = [round(f * (act.size - 1)) for f in PROGRESS]
     censored = np.mean(delta == (big.shape[0] - 3) / (big.shape[0] - 1))
     return {"rho": rho, "medians": med, "active": act[at], "inactive": inact[at],
             "final": (act[-1], inact[-1]), "censored": censored,
@@ -139,38 +169,37 @@ def run_one(arch: str, width: int, cfg: TrainConfig, every: int, analyze_it: boo
     return {**row, **analyze(snaps)} if analyze_it else row
 
 
-class MemoryHook:
-    """A Recorder stand-in for run_family: attach() + close(), snapshots kept in memory."""
+def demo_row(recipe: str, seed: int, out: Path) -> dict:
+    """One seed of the demo preset, recorded into ``out`` and measured as `weightscope demo`
+    measures it."""
+    import weightscope as ws
+    from weightscope.analyze import figure1_data, summary
+    from weightscope.analyze.figure1 import sets_at
 
-    def __init__(self, spec: RunSpec, model: nn.Module) -> None:
-        self.snaps = Snapshots(model, spec.steps, spec.every)
-        self.step = 0
+    config = demo_config(recipe, seed=seed)
+    runs = run_family(config, out, lambda spec, model: ws.Recorder(
+        spec.path, model, every=spec.every, overwrite=True))
+    data = figure1_data([ws.open_run(r.spec.path) for r in runs], bins=10,
+                        labels=[r.spec.name for r in runs])
+    numbers = summary(data)
+    family = numbers["distance"]["family"]
+    return {"recipe": recipe, "seed": seed,
+            "inactive": list(sets_at(data.sets, "inactive", PROGRESS).values()),
+            "active": list(sets_at(data.sets, "active", PROGRESS).values()),
+            "rho": numbers["decay"]["spearman_median_vs_magnitude"],
+            "increasing": family["increasing"], "distance": family["normalized"],
+            "errors": [r.result.test_error for r in runs]}
 
-    def attach(self, optimizer: torch.optim.Optimizer) -> None:
-        optimizer.register_step_post_hook(self._after_step)
 
-    def _after_step(self, optimizer: object, args: object, kwargs: object) -> None:
-        self.step += 1
-        self.snaps(self.step, None)  # type: ignore[arg-type]
-
-    def close(self) -> None:
-        pass
-
-
-def run_demo(recipe: str, seed: int) -> list[dict]:
-    """The demo preset through run_family, timed end to end (training + analysis)."""
-    hooks: list[MemoryHook] = []
-
-    def make(spec: RunSpec, model: nn.Module) -> MemoryHook:
-        hooks.append(MemoryHook(spec, model))
-        return hooks[-1]
-
-    runs = run_family(demo_config(recipe, seed=seed), "unused", make)
-    rows = [{"width": r.spec.width, "weights": r.spec.n_weights, "err": r.result.test_error,
-             "loss": r.result.train_loss, "wall": r.result.wall_time,
-             "distance": h.snaps.distance.item()} for r, h in zip(runs, hooks, strict=True)]
-    rows[-1].update(analyze(hooks[-1].snaps))
-    return rows
+def print_row(row: dict) -> None:
+    """One line of the docstring's table (and the details behind it)."""
+    fmt = " / ".join
+    rho = "n/a" if row["rho"] is None else f"{row['rho']:+.2f}"
+    print(f"{row['recipe']:<11}  {row['seed']:<4}  {fmt(f'{v:.2f}' for v in row['inactive'])}  "
+          f"{fmt(f'{v:.2f}' for v in row['active'])}  {rho:<5}  "
+          f"{'increasing' if row['increasing'] else 'not monotone'}  "
+          f"(distance/max {np.round(row['distance'], 3).tolist()}, test errors "
+          f"{np.round(row['errors'], 3).tolist()})", flush=True)
 
 
 def main() -> None:
@@ -186,15 +215,21 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--family", type=int, default=4, help="family size (1: full model only)")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    p.add_argument("--demo", choices=("adamw", "sgd"),
-                   help="run the demo preset of this recipe through run_family instead")
+    p.add_argument("--demo", choices=tuple(DEMO_PRESETS),
+                   help="record the demo preset of this recipe through run_family, per seed")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of --demo")
+    p.add_argument("--out", type=Path, help="where --demo records (default: a temporary dir)")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     start = time.perf_counter()
     if a.demo:
-        print(f"# demo preset {demo_config(a.demo, seed=a.seed)}")
-        report(run_demo(a.demo, a.seed), start)
+        print(f"# demo preset {demo_config(a.demo)}; recipe, seed, inactive and active at "
+              f"{', '.join(f'{p:.0%}' for p in PROGRESS)}, rho, distance")
+        for seed in a.seeds:
+            with tempfile.TemporaryDirectory() as tmp:
+                print_row(demo_row(a.demo, seed, (a.out or Path(tmp)) / f"seed{seed}"))
+        print(f"total={time.perf_counter() - start:.1f}s")
         return
     cfg = TrainConfig(recipe=a.recipe, lr=a.lr, weight_decay=a.weight_decay, steps=a.steps,
                       batch_size=a.batch_size, seed=a.seed, schedule=a.schedule)
@@ -211,7 +246,7 @@ def report(rows: list[dict], start: float) -> None:
               f"train_loss={r['loss']:.3f} distance={r['distance']:.1f} wall={r['wall']:.1f}s")
     full = rows[-1]
     print(f"spearman={full['rho']:+.3f} medians={np.round(full['medians'], 3).tolist()}")
-    print(f"active@10/50/90%={np.round(full['active'], 3).tolist()} "
+    print(f"active@0/25/50/90%={np.round(full['active'], 3).tolist()} "
           f"inactive={np.round(full['inactive'], 3).tolist()} final={np.round(full['final'], 3)}"
           f" censored={full['censored']:.3f}")
     d = [r["distance"] for r in rows]
