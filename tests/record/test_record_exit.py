@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import weakref
 from pathlib import Path
+
+import pytest
+
+from weightscope.record.exit import forget_in_children
 
 SCRIPT = textwrap.dedent("""
     import errno, sys, time
@@ -50,3 +56,17 @@ def test_unclosed_recorder_without_error_exits_0_and_stores_its_snapshots(tmp_pa
     assert (proc.returncode, proc.stderr) == (0, "")
     ds = ws.open_run(tmp_path / "run.zarr")
     assert ds.sizes["step"] == 6 and ds.attrs["complete"] is False
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_forgets_its_parents_recorders():
+    class Held:
+        pass
+
+    live, held = weakref.WeakSet(), Held()
+    live.add(held)
+    forget_in_children(live)
+    pid = os.fork()
+    if pid == 0:  # the child: exits at once with what it would abort at exit
+        os._exit(len(live))
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 and len(live) == 1

@@ -5,7 +5,7 @@ stored and its run stays incomplete (resumable). If that fails (most often a wri
 since a disk filled up), the error is printed as one line on stderr and the process exits with
 status 1, so a script that ends without ``close()`` never reports success over a run that lost
 snapshots. Inside a script, ``close()`` (or a ``with`` block) raises the error where it
-happens instead.
+happens instead. A child made by ``os.fork`` leaves its parent's Recorders alone.
 
 When: the abort runs among the threading module's exit calls (``threading._register_atexit``,
 CPython's hook that :mod:`concurrent.futures` uses too), before thread pools refuse new work
@@ -39,7 +39,7 @@ import concurrent.futures.thread  # noqa: F401  (its exit call is registered bef
 import os
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableSet
 from typing import Any, Protocol
 
 __all__ = ["abort_all", "register_exit"]
@@ -54,14 +54,23 @@ class _Abortable(Protocol):
     def abort(self) -> None: ...
 
 
-def register_exit(recorders: Iterable[_Abortable]) -> None:
+def register_exit(recorders: MutableSet[Any]) -> None:
     """At exit, abort the Recorders in ``recorders`` (a live set) and exit 1 if one fails."""
+    forget_in_children(recorders)
     register = getattr(threading, "_register_atexit", None)
     if register is None:  # not CPython: at atexit time, as before
         atexit.register(_abort_at_exit, recorders)
     else:
         register(_abort_at_exit, recorders)
     atexit.register(_exit_status)
+
+
+def forget_in_children(recorders: MutableSet[Any]) -> None:
+    """Empty ``recorders`` in a child made by ``os.fork``: the parent's Recorders are not the
+    child's to store (at its exit it would commit the parent's run and release its lock).
+    """
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=recorders.clear)
 
 
 def abort_all(recorders: Iterable[_Abortable]) -> list[str]:
