@@ -13,9 +13,10 @@ comment="#")`` or :func:`read_table`) and ``OUT/NAME/NAME.png`` to
 of every CSV there (one owner: the CSV says where its numbers come from). Sweeps resume: an
 interrupted regeneration run again with the same arguments repeats no finished run (the sweep
 store keeps them), and the timings then count only the runs of the last invocation (the README
-marks them "resumed"). The commit is ``git rev-parse --short HEAD``, with ``+dirty`` when
-``weightscope/`` or ``cli/`` differ from it (numbers of a dirty tree are not a commit's
-numbers: commit first).
+marks them "resumed"); a sweep directory whose runs were made at another commit is not
+resumed (remove it, or pass ``--mixed``). The commit is ``git rev-parse --short HEAD``, with
+``+dirty`` when ``weightscope/`` or ``cli/`` differ from it (numbers of a dirty tree are not a
+commit's numbers: commit first).
 
 Usage (the documented numbers: 3 seeds, the sweeps' default steps, about 30 min of 2-core CPU)::
 
@@ -105,6 +106,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, str]:
     """Run, plot and publish sweep ``name``; return its provenance fields."""
     cmd = sweep_command(name, args.out, args.seeds, args.workers, args.steps)
     before = _stored_runs(args.out / name)
+    _check_commit(args.out / name, args.commit, before, args.mixed)
     wall, cpu = time.perf_counter(), _children_cpu()
     _run([_exe(cmd[0]), *cmd[1:]])
     wall, cpu = time.perf_counter() - wall, _children_cpu() - cpu
@@ -171,6 +173,20 @@ def _stored_runs(directory: Path) -> int:
     return len(done_keys(directory))
 
 
+def _check_commit(directory: Path, made_at: str, stored: int, mixed: bool) -> None:
+    """Refuse to resume a sweep directory whose runs came from another commit (its table
+    would mix two codes' numbers) unless ``mixed``; record the commit for the next resume."""
+    mark = directory / "COMMIT"
+    previous = mark.read_text().strip() if mark.exists() else None
+    if stored and previous != made_at and not mixed:
+        source = previous or "an unknown commit"
+        raise SystemExit(f"{directory} holds {stored} runs made at {source}, this is {made_at}: "
+                         "remove the directory to regenerate, or pass --mixed to resume anyway "
+                         "(its table would mix the two).")
+    directory.mkdir(parents=True, exist_ok=True)
+    mark.write_text(made_at + "\n")
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -211,6 +227,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--steps", type=int, default=None,
                     help="shorter runs (not the documented numbers; use another --docs)")
+    ap.add_argument("--mixed", action="store_true",
+                    help="resume sweep directories whose runs came from another commit")
     return ap.parse_args(argv)
 
 
