@@ -5,8 +5,11 @@ such as RESET's ``z = steps / 20`` or SET's ``f`` apply; every other setting is 
 one: CNN of width 32, 10,000 MNIST-1D samples, batch 128, cosine decay), seed 0, trained in
 this process by :func:`weightscope.experiments.sparse_train.run_config` for a few seconds. Its
 test error, final train loss and participating weights are pinned in
-``data/pinned_cells.json``, so a change of the code that changes a documented sweep result fails
-here until the docs are regenerated (``scripts/regenerate_sweeps.py``) and the pins with them::
+``data/pinned_cells.json``, and so are the summary numbers of ``weightscope demo --steps 120``
+(the README's Figure 1 at reduced steps: active/inactive fractions, the family's distances,
+test errors, the preset's settings). A change of the code that changes a documented result
+fails here until the docs are regenerated (``scripts/regenerate_sweeps.py``, the README's
+demo text) and the pins with them::
 
     .venv/bin/python tests/experiments/test_experiments_pinned.py --regenerate
 
@@ -47,6 +50,9 @@ CELLS = (
     ("longer", "d=0.25", 2.0, 50),  # t x base steps, z from the base
     ("blocks", "2:4-2d", 0.5, 100),  # hidden layers only, transposable 2:4
 )
+#: The demo (README's Figure 1) at reduced steps, and the settings its summary names.
+DEMO_ARGS = ("demo", "--steps", "120")
+DEMO_SETTINGS = ("preset", "task", "recipe", "lr", "weight_decay", "schedule", "arch", "every")
 #: Config fields compared (named in the failure) before the results.
 FIELDS = ("method", "density", "structure", "layers", "rewire_every", "grad_scale", "fix_at",
           "reset_every", "decay", "drop_fraction", "rewind", "arch", "width", "recipe", "lr",
@@ -72,8 +78,30 @@ def measure(cell: tuple[str, str, float, int]) -> dict[str, Any]:
             "n_weights": result.n_weights, "steps": result.steps}
 
 
-def _pinned() -> dict[str, Any]:
-    return json.loads(DATA.read_text())
+def measure_demo(out: Path) -> dict[str, Any]:
+    """Run ``weightscope demo`` at :data:`DEMO_ARGS` into ``out``; its summary numbers, flat."""
+    from typer.testing import CliRunner
+    from weightscope_cli.app import app
+
+    res = CliRunner().invoke(app, [*DEMO_ARGS, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    sets, demo = summary["active_sets"], summary["demo"]
+    flat: dict[str, Any] = {f"demo.{k}": demo[k] for k in DEMO_SETTINGS}
+    for kind in ("active", "inactive"):
+        flat.update({f"{kind}@{p}": v for p, v in sets[f"{kind}_at_progress"].items()})
+    family = summary["distance"]["family"]
+    flat.update({f"distance.{r}": t for r, t in zip(family["run"], family["total"], strict=True)})
+    flat.update({f"test_error.{r['name']}": r["test_error"] for r in demo["runs"]})
+    return flat
+
+
+def _pinned(same_torch: bool = False) -> dict[str, Any]:
+    pinned = json.loads(DATA.read_text())
+    if same_torch and pinned["torch"] != torch.__version__:
+        pytest.skip(f"pins made with torch {pinned['torch']}, this is {torch.__version__}: "
+                    f"regenerate them with `{REGENERATE}`")
+    return pinned
 
 
 def test_every_sweep_has_a_pinned_cell() -> None:
@@ -84,11 +112,7 @@ def test_every_sweep_has_a_pinned_cell() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("cell", CELLS, ids=cell_id)
 def test_pinned_cell(cell: tuple[str, str, float, int]) -> None:
-    pinned = _pinned()
-    if pinned["torch"] != torch.__version__:
-        pytest.skip(f"pins made with torch {pinned['torch']}, this is {torch.__version__}: "
-                    f"regenerate them with `{REGENERATE}`")
-    want = pinned["cells"][cell_id(cell)]
+    want = _pinned(same_torch=True)["cells"][cell_id(cell)]
     got = measure(cell)
     changed = {k: (want["config"].get(k), v) for k, v in got["config"].items()
                if want["config"].get(k) != v}
@@ -103,8 +127,24 @@ def test_pinned_cell(cell: tuple[str, str, float, int]) -> None:
         f"the change is meant, regenerate the docs and run `{REGENERATE}`")
 
 
+@pytest.mark.slow
+def test_pinned_demo(tmp_path: Path) -> None:
+    want, got = _pinned(same_torch=True)["demo"], measure_demo(tmp_path / "demo")
+    assert got.keys() == want.keys(), f"demo summary fields changed; run `{REGENERATE}`"
+    changed = {k: (want[k], v) for k, v in got.items()
+               if (v != pytest.approx(want[k], rel=1e-6, abs=0.0) if isinstance(v, float)
+                   else v != want[k])}
+    assert not changed, (f"demo (weightscope {' '.join(DEMO_ARGS)}) changed (pinned, now): "
+                         f"{changed}; if meant, update the README and run `{REGENERATE}`")
+
+
 def regenerate() -> None:
-    """Measure every cell and write the pinned data."""
+    """Measure every cell and the demo, and write the pinned data."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        demo = measure_demo(Path(tmp) / "demo")
+    print("demo", demo, flush=True)
     cells = {}
     for cell in CELLS:
         cells[cell_id(cell)] = measure(cell)
@@ -114,7 +154,8 @@ def regenerate() -> None:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                           text=True, cwd=DATA.parent).stdout.strip()
     DATA.write_text(json.dumps({"commit": head, "torch": torch.__version__,
-                                "machine": platform.machine(), "cells": cells}, indent=1) + "\n")
+                                "machine": platform.machine(), "cells": cells, "demo": demo},
+                               indent=1) + "\n")
     print(f"wrote {DATA}")
 
 
