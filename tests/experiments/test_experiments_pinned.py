@@ -1,15 +1,15 @@
 """Pinned cells: one short run per sweep at its documented settings, its numbers pinned.
 
-Each cell is a point of ``get_sweep(name, steps=STEPS)`` (the sweep's own builder, so its rules
-such as RESET's ``z = steps / 20`` or SET's ``f`` apply; every other setting is the documented
-one: CNN of width 32, 10,000 MNIST-1D samples, batch 128, cosine decay), seed 0, trained in
-this process by :func:`weightscope.experiments.sparse_train.run_config` for a few seconds. Its
-test error, final train loss and participating weights are pinned in
-``data/pinned_cells.json``, and so are the summary numbers of ``weightscope demo --steps 120``
-(the README's Figure 1 at reduced steps: active/inactive fractions, the family's distances,
-test errors, the preset's settings). A change of the code that changes a documented result
-fails here until the docs are regenerated (``scripts/regenerate_sweeps.py``, the README's
-demo text) and the pins with them::
+Each cell is a point of ``get_sweep(name, steps=...)`` at the cell's steps (the sweep's
+builder, so its rules such as RESET's ``z = steps / 20`` or SET's ``f`` apply; every other
+setting is the documented one: CNN of width 32, 10,000 MNIST-1D samples, batch 128, cosine
+decay), seed 0, trained in this process by
+:func:`weightscope.experiments.sparse_train.run_config` for a few seconds. Its test error,
+final train loss and participating weights are pinned in ``data/pinned_cells.json``, and so are
+the summary numbers of ``weightscope demo --steps 120`` (the README's Figure 1 at reduced
+steps: active/inactive fractions, the family's distances, test errors, the preset's settings).
+A change of the code that changes a documented result fails here until the docs are regenerated
+(``scripts/regenerate_sweeps.py``, the README's demo text) and the pins with them::
 
     .venv/bin/python tests/experiments/test_experiments_pinned.py --regenerate
 
