@@ -134,3 +134,17 @@ def test_a_replacing_creation_killed_leaves_the_old_run_or_none(tmp_path: Path) 
     assert out.returncode == -9, out.stderr
     assert open_run(path).sizes["step"] == 3  # killed while building: the old run is intact
     assert os.path.isdir(path)
+
+
+def test_an_interrupted_creation_in_an_object_store_is_named_as_such():
+    from weightscope.errors import RunExistsError
+    from weightscope.store import paths
+
+    url = "memory://interrupted-creation.zarr"
+    paths.open_group(url, "w", None)  # a creation killed after the group's metadata
+    layout = Layout.build(["a"], [(3,)], [None])
+    with pytest.raises(RunExistsError, match=r"creation of a run there was interrupted.*"
+                                             r"overwrite=True"):
+        RunWriter.create(url, layout, attrs={})
+    RunWriter.create(url, layout, attrs={}, overwrite=True).close()
+    assert open_run(url).attrs["complete"] is False

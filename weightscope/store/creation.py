@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from .. import schema
 from ..errors import NotARunError, RunExistsError, RunNotFoundError
 from . import paths
 
@@ -73,6 +74,11 @@ def check_target(path: paths.PathLike, overwrite: bool,
     if not paths.exists(path, storage_options):
         return
     if not overwrite:
+        if paths.is_url(path) and _interrupted_creation(path, storage_options):
+            raise RunExistsError(
+                f"'{path}' holds a zarr group without weightscope's attributes: the creation "
+                "of a run there was interrupted (object stores create runs in place); pass "
+                "overwrite=True to replace it, or choose another path.")
         raise RunExistsError(
             f"a run already exists at '{path}'; pass overwrite=True to replace it, "
             "resume=True to continue it, or choose another path."
@@ -82,6 +88,17 @@ def check_target(path: paths.PathLike, overwrite: bool,
             f"'{path}' exists and is not a weightscope run; overwrite=True only replaces runs. "
             "Choose another path or remove it yourself."
         )
+
+
+def _interrupted_creation(path: paths.PathLike,
+                          storage_options: dict[str, Any] | None) -> bool:
+    """Whether ``path`` is a zarr group without the weightscope format attribute (what a
+    creation killed in an object store leaves)."""
+    try:
+        group = paths.open_group(path, "r", storage_options)
+    except (RunNotFoundError, NotARunError):
+        return False
+    return schema.FORMAT_ATTR not in group.attrs
 
 
 def _is_empty_dir(path: paths.PathLike) -> bool:
