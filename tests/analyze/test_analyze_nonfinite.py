@@ -13,6 +13,7 @@ from torch import nn
 
 import weightscope as ws
 from weightscope import schema
+from weightscope.analyze import figure1_data, summary
 from weightscope.analyze._common import finite_prefix
 from weightscope.analyze.distance import distance_vs_weights, search_distance, unknown_steps
 from weightscope.errors import AnalysisError, DivergedRunWarning
@@ -124,9 +125,25 @@ def test_a_diverged_run_is_cut_at_its_last_finite_snapshot_with_a_warning():
     assert not np.isnan(cut[schema.DISTANCE].values).any()
 
 
+def test_figure1_of_a_diverged_run_uses_its_finite_prefix_and_counts_the_gaps():
+    w = _walk(12, 8)
+    w[9:, :] = NAN
+    d = np.abs(np.diff(w, axis=0)).reshape(11, 2, 4).sum(axis=2)
+    d[3, 1] = NAN  # a gap inside the finite prefix: counted, not cut
+    ds = synthetic_run(w, params={"a": 4, "b": 4}, distance=d)
+    with pytest.warns(DivergedRunWarning):
+        data = figure1_data([ds], bins=2, labels=["x"])
+    s = summary(data)
+    assert s["diverged"] == ["x"] and len(s["active_sets"]["step"]) == 9
+    assert s["active_sets"]["excluded_nan"] == 0
+    assert s["distance"]["unknown_steps"] == 1
+    normalized = s["distance"]["normalized"]
+    assert normalized[3] is None and max(v for v in normalized if v is not None) == 1.0
+
+
 def test_isolated_non_finite_weights_do_not_cut_the_run():
     w = _walk(6, 8)
-    w[5, 0] = NAN  # parameter 'a' only: excluded by the analyzers, no cut
+    w[5, :3] = NAN  # 3 of 8 weights: excluded by the analyzers, no cut
     ds = synthetic_run(w, params={"a": 4, "b": 4})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -135,7 +152,7 @@ def test_isolated_non_finite_weights_do_not_cut_the_run():
 
 def test_a_run_diverged_from_its_first_snapshot_is_refused():
     w = _walk(4, 4)
-    w[:, 1] = INF
+    w[:, 1:3] = INF
     with pytest.raises(AnalysisError, match="no snapshot with finite weights only"):
         finite_prefix(synthetic_run(w), "x")
 

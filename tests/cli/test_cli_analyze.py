@@ -136,3 +136,26 @@ def test_nan_weights_are_excluded_and_counted(tmp_path):
     assert s["decay"]["excluded_nan"] == 3
     assert np.isclose(sum(s["decay"]["count"]), 16 * 16 - 3)
     assert "weights excluded (NaN/Inf)" in res.stdout
+
+
+def test_a_diverged_run_is_analyzed_up_to_its_last_finite_snapshot(tmp_path):
+    path = tmp_path / "div.zarr"
+    model = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.Linear(16, 4))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with ws.Recorder(path, model, every=2) as rec:
+        rec.attach(opt)
+        for s in range(30):
+            opt.zero_grad()
+            loss = model(torch.randn(4, 16)).pow(2).mean()
+            (loss * float("nan") if s >= 20 else loss).backward()  # a NaN loss from step 21
+            opt.step()
+    assert np.isnan(ws.open_run(path).distance.values[20:]).all()
+    res = runner.invoke(app, ["analyze", str(path), "--out", str(tmp_path / "o"), "--bins", "4"])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.splitlines() == [
+        "warning: run 'div' diverged: 100% of the weights of its last snapshot (step 30) are NaN "
+        "or Inf; analyzing its 11 snapshot(s) up to step 20, the last with finite weights "
+        "only."]
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["diverged"] == ["div"] and s["active_sets"]["step"][-1] == 20
+    assert s["distance"]["unknown_steps"] == 0 and "diverged" in res.stdout

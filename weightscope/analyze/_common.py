@@ -16,6 +16,9 @@ from ..store import reader
 __all__ = ["as_slice", "every", "finite_prefix", "largest_param", "param_weights", "progress",
            "time_blocks", "validate_bins", "validate_keep"]
 
+#: Fraction of non-finite weights in a run's last snapshot from which it counts as diverged.
+DIVERGED = 0.5
+
 # The analyzers hold one (whole time axis x weights) block at a time, of at most
 # :data:`weightscope.store.reader.READ_BLOCK_BYTES` (the width of the columns an opened run
 # reads, so blocks line up with them). Each dask worker thread works on one block; assembling
@@ -106,11 +109,11 @@ def time_blocks(w: xr.DataArray) -> xr.DataArray:
 def finite_prefix(ds: xr.Dataset, label: str = "run") -> xr.Dataset:
     """``ds`` up to its last all-finite snapshot if the run diverged, else ``ds`` itself.
 
-    A run *diverged* when its last snapshot holds a non-finite weight (NaN or Inf) in every
-    recorded parameter, as a NaN loss leaves it. Its snapshots up to the last one without any
+    A run *diverged* when at least half of the recorded weights of its last snapshot are not
+    finite (NaN or Inf), as a NaN loss leaves it. Its snapshots up to the last one without any
     non-finite weight are kept (and its iterations up to that step), with a
-    :class:`~weightscope.errors.DivergedRunWarning`. Non-finite weights of a run that did not
-    diverge are left to each analyzer (they exclude and count them). A run whose
+    :class:`~weightscope.errors.DivergedRunWarning`. Fewer non-finite weights (isolated ones)
+    are left to each analyzer, which excludes and counts them. A run whose
     ``nonfinite_count`` attribute is 0 is returned without reading its weights.
 
     Raises
@@ -122,23 +125,22 @@ def finite_prefix(ds: xr.Dataset, label: str = "run") -> xr.Dataset:
     --------
     >>> from weightscope.testing import synthetic_run
     >>> nan = float("nan")
-    >>> ds = synthetic_run([[0.1, 0.2], [0.3, 0.4], [nan, 0.5], [nan, nan]], every=10)
+    >>> ds = synthetic_run([[0.1, 0.2], [0.3, 0.4], [nan, 0.5], [nan, 0.6]], every=10)
     >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     finite_prefix(ds, "demo")[schema.STEP].values.tolist()
     [0, 10]
     >>> print(caught[0].message)  # doctest: +NORMALIZE_WHITESPACE
-    run 'demo' diverged: its last snapshot (step 30) holds non-finite weights in every recorded
-    parameter; analyzing its 2 snapshot(s) up to step 10, the last with finite weights only.
+    run 'demo' diverged: 50% of the weights of its last snapshot (step 30) are NaN or Inf;
+    analyzing its 2 snapshot(s) up to step 10, the last with finite weights only.
     """
     n = int(ds.sizes[schema.STEP])
     if n == 0 or int(ds.attrs.get(schema.NONFINITE, 1) or 0) == 0:
         return ds
-    pid = np.asarray(ds[schema.PARAM_ID].values)
     last = np.asarray(ds[schema.W].isel({schema.STEP: -1}).values)
-    bad = np.bincount(pid, ~np.isfinite(last), len(param_names(ds))) > 0
-    if not bad.all():
+    bad = float((~np.isfinite(last)).mean()) if last.size else 0.0
+    if bad < DIVERGED:
         return ds
     steps = np.asarray(ds[schema.STEP].values)
     finite = np.flatnonzero(~np.asarray((~np.isfinite(ds[schema.W])).any(schema.WEIGHT)))
@@ -147,10 +149,10 @@ def finite_prefix(ds: xr.Dataset, label: str = "run") -> xr.Dataset:
                             "diverged before its first); nothing to analyze. Record the run "
                             "again with a smaller learning rate, or from an earlier checkpoint.")
     keep = int(finite[-1]) + 1
-    warnings.warn(f"run {label!r} diverged: its last snapshot (step {int(steps[-1])}) holds "
-                  "non-finite weights in every recorded parameter; analyzing its "
-                  f"{keep} snapshot(s) up to step {int(steps[keep - 1])}, the last with finite "
-                  "weights only.", DivergedRunWarning, stacklevel=3)
+    warnings.warn(f"run {label!r} diverged: {bad:.0%} of the weights of its last snapshot (step "
+                  f"{int(steps[-1])}) are NaN or Inf; analyzing its {keep} snapshot(s) up to "
+                  f"step {int(steps[keep - 1])}, the last with finite weights only.",
+                  DivergedRunWarning, stacklevel=3)
     cut = ds.isel({schema.STEP: slice(0, keep)})
     if schema.ITERATION in ds.dims:
         iterations = np.asarray(ds[schema.ITERATION].values)

@@ -39,9 +39,9 @@ import xarray as xr
 from .. import schema
 from ..errors import AnalysisError, IncompleteRunWarning
 from ..schema import MIN_SNAPSHOTS  # re-exported: the rule is the schema's
-from ._common import largest_param, param_weights, validate_bins, validate_keep
+from ._common import finite_prefix, largest_param, param_weights, validate_bins, validate_keep
 from .decay import decay_by_magnitude, grid_indices
-from .distance import distance_vs_weights, participating_weights, search_distance
+from .distance import distance_vs_weights, participating_weights, search_distance, unknown_steps
 from .sets import active_sets
 
 __all__ = ["MIN_SNAPSHOTS", "SET_PROGRESS", "Figure1Data", "censored_bins", "decay_cap",
@@ -66,6 +66,7 @@ class Figure1Data:
     keep: float
     incomplete: tuple[str, ...]
     decay_missing: str = ""
+    diverged: tuple[str, ...] = ()
 
 
 def figure1_data(runs: Sequence[xr.Dataset], keep: float = 0.25, scope: str = "param",
@@ -99,11 +100,17 @@ def figure1_data(runs: Sequence[xr.Dataset], keep: float = 0.25, scope: str = "p
     -----
     IncompleteRunWarning
         For a run that was not closed: it is analyzed up to its last stored snapshot.
+    DivergedRunWarning
+        For a run that diverged: it is analyzed up to its last all-finite snapshot
+        (:func:`~weightscope.analyze._common.finite_prefix`).
     """
     keep = validate_keep(keep)
     validate_bins(bins)
     phase = on_phase or (lambda _: None)
     labels = tuple(labels) if labels is not None else tuple(f"run{i}" for i in range(len(runs)))
+    cut = [finite_prefix(ds, lab) for ds, lab in zip(runs, labels)]
+    diverged = tuple(lab for ds, c, lab in zip(runs, cut, labels) if c is not ds)
+    runs = cut
     _check_runs(runs, labels, MIN_SNAPSHOTS if require_decay else MIN_SNAPSHOTS_PARTIAL)
     incomplete = tuple(lab for ds, lab in zip(runs, labels) if not ds.attrs.get(schema.COMPLETE))
     for lab in incomplete:
@@ -123,8 +130,14 @@ def figure1_data(runs: Sequence[xr.Dataset], keep: float = 0.25, scope: str = "p
     decay = None if missing else decay_by_magnitude(ds, param or largest_param(ds), bins)
     return Figure1Data(
         labels=labels, primary=labels[big], sets=sets,
-        distance=curve / float(curve[-1]) if curve.size and curve[-1] > 0 else curve,
-        family=family, decay=decay, keep=keep, incomplete=incomplete, decay_missing=missing)
+        distance=_normalized(curve), family=family, decay=decay, keep=keep,
+        incomplete=incomplete, decay_missing=missing, diverged=diverged)
+
+
+def _normalized(curve: xr.DataArray) -> xr.DataArray:
+    """A cumulative curve over its largest known value (its gaps stay NaN)."""
+    peak = float(curve.max(skipna=True)) if curve.size else float("nan")
+    return curve / peak if peak > 0 else curve
 
 
 def _decay_missing(ds: xr.Dataset, label: str) -> str:
@@ -197,6 +210,7 @@ def summary(data: Figure1Data) -> dict[str, Any]:
     at = sets_at(sets, "active")
     out: dict[str, Any] = {
         "runs": list(data.labels), "primary": data.primary, "incomplete": list(data.incomplete),
+        "diverged": list(data.diverged),
         "active_sets": {
             "keep": data.keep, "scope": sets.attrs["scope"],
             "final_active": float(sets.active.values[-1]),
@@ -254,7 +268,8 @@ def _distance_summary(data: Figure1Data) -> dict[str, Any]:
     curve = data.distance
     out: dict[str, Any] = {"progress": curve.progress.values[:: max(1, curve.size // 200)]
                            .tolist(),
-                           "normalized": curve.values[:: max(1, curve.size // 200)].tolist()}
+                           "normalized": curve.values[:: max(1, curve.size // 200)].tolist(),
+                           "unknown_steps": unknown_steps(curve)}
     fam = data.family
     if fam is not None:
         rho = _spearman(fam.added.values, fam.total_distance.values)
@@ -263,6 +278,7 @@ def _distance_summary(data: Figure1Data) -> dict[str, Any]:
                          "total": fam.total_distance.values.tolist(),
                          "normalized": fam.normalized_distance.values.tolist(),
                          "spearman_total_vs_added": rho,
+                         "unknown_steps": fam.unknown_steps.values.tolist(),
                          "increasing": bool(np.all(np.diff(fam.total_distance.values) > 0))}
     return out
 
