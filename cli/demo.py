@@ -50,7 +50,7 @@ def demo(
     """Train the demo model family with the Recorder and render Figure 1 (a few minutes)."""
     import weightscope as ws
     from weightscope.analyze._common import validate_bins
-    from weightscope.experiments.demo import demo_config, run_family
+    from weightscope.experiments.demo import DEMO_NOTES, demo_config, run_family
 
     validate_bins(bins)  # before minutes of training
     check_out(out)
@@ -68,6 +68,9 @@ def demo(
     extra = {"demo": {"preset": recipe.value, **_demo_facts(config, runs)}}
     written, numbers = write_outputs(data, out, "png", extra=extra)
     print_summary(numbers, written)
+    if config.task == "mnist1d" and steps is None:  # the note measured the preset's steps
+        typer.echo(f"recipe {recipe.value}: {DEMO_NOTES[recipe.value]} "
+                   "(scripts/figure1_recipe_study.py)")
 
 
 def _demo_facts(config: Any, runs: list[Any]) -> dict[str, Any]:

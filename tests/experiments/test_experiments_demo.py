@@ -11,6 +11,7 @@ from weightscope_cli.demo import Recipe
 from weightscope.errors import ConfigError
 from weightscope.experiments.demo import (
     DEFAULT_RECIPE,
+    DEMO_NOTES,
     DEMO_PRESETS,
     DemoConfig,
     RunHook,
@@ -63,7 +64,7 @@ def test_presets() -> None:
     assert demo_config("adamw", steps=400).steps == 400
     assert demo_config(schedule="cosine").train_config.schedule == "cosine"
     assert list(DEMO_PRESETS) == ["sgd-wd5e-3", "sgd-wd5e-4", "adamw"]
-    assert [r.value for r in Recipe] == list(DEMO_PRESETS)  # the CLI's choices
+    assert [r.value for r in Recipe] == list(DEMO_PRESETS) == list(DEMO_NOTES)  # CLI, notes
     spec = demo_config().specs("out")[0]
     assert isinstance(FakeRecorder(spec, build("mlp", spec.width), []), RunHook)
 
