@@ -172,7 +172,10 @@ def print_summary(s: dict[str, Any], paths: list[Path]) -> None:
     table.add_column("panel")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    at = sets["active_at_progress"]
+    at, off = sets["active_at_progress"], sets.get("inactive_at_progress")
+    if off:  # when the sets settle (summaries before issue 16 lack it)
+        table.add_row("left", "active / inactive at step 0, at 25%", f"{at['0%']:.3f} / "
+                      f"{off['0%']:.3f}, {at['25%']:.3f} / {off['25%']:.3f}")
     table.add_row("left", f"active at 10% / 50% / 90% (keep={sets['keep']:g})",
                   f"{at['10%']:.3f} / {at['50%']:.3f} / {at['90%']:.3f}")
     table.add_row("left", "final active / inactive",
