@@ -11,10 +11,11 @@ set of elements that ever had mask 1, and after each optimizer step counts
 It compares the masks themselves, so it counts right whoever changed them (the sparsifier, a
 user's ``weight_mask.fill_``, a checkpoint load). A mask whose tensor and version counter are
 those of the last step (a method that did not rewire, STATIC) is known unchanged: no pass over
-it. Otherwise the cost is four memory-bound passes over one-byte masks plus two counts
-(``numpy.count_nonzero`` on CPU, ~4x faster than torch's sum of bools; a device sum without
-sync on GPU): about 1 % of a SEARCH step of the 784-1024-1024-10 MLP
-(``bench/exploration.py``; ``docs/performance.md``, "Exploration").
+it. Otherwise the cost is three memory-bound passes over one-byte masks plus two counts. On
+CPU they run in numpy (one thread, ~1 us per call; ``count_nonzero`` is ~5x faster than
+torch's sum of bools, and torch's two-thread kernels stall on a busy machine); on a GPU they
+are torch kernels whose counts stay on the device (no sync). About 1-3 % of a SEARCH step of
+the 784-1024-1024-10 MLP (``bench/exploration.py``; ``docs/performance.md``, "Exploration").
 
 Examples
 --------
@@ -48,7 +49,7 @@ def count_true(mask: torch.Tensor) -> Count:
     >>> count_true(torch.tensor([True, False, True]))
     2
     """
-    if mask.device.type == "cpu":
+    if _on_host(mask):
         return int(np.count_nonzero(mask.detach().numpy()))
     return mask.sum()
 
@@ -103,11 +104,16 @@ class ExplorationTracker:
     def _count(self, i: int, mask: torch.Tensor, prev: torch.Tensor) -> tuple[Count, Count]:
         scratch, ever = self._scratch[i], self._ever[i]
         assert scratch is not None and ever is not None  # set together with prev
-        flips = count_true(torch.ne(mask, prev, out=scratch))
+        if _on_host(mask):  # numpy: one thread, no dispatch cost (see the module)
+            m, p, e, d = mask.numpy(), prev.numpy(), ever.numpy(), scratch.numpy()
+            flips = int(np.count_nonzero(np.not_equal(m, p, out=d)))
+            np.copyto(p, m)
+            if flips == 0:
+                return 0, self.explored[i]  # type: ignore[return-value]
+            return flips, int(np.count_nonzero(np.logical_or(e, m, out=e)))
+        count = torch.ne(mask, prev, out=scratch).sum()
         prev.copy_(mask)
-        if isinstance(flips, int) and flips == 0:
-            return 0, self.explored[i]  # type: ignore[return-value]
-        return flips, count_true(ever.logical_or_(mask))
+        return count, ever.logical_or_(mask).sum()
 
     def totals(self) -> tuple[int, int, int]:
         """``(flips, explored, numel)`` summed over the masked parameters (syncs on GPU).
@@ -130,8 +136,15 @@ class ExplorationTracker:
             if all(not isinstance(v, torch.Tensor) for v in values):
                 out.copy_(torch.tensor(values, dtype=torch.float64))
             else:
-                out.copy_(torch.stack([torch.as_tensor(v, dtype=torch.float64).to(out.device)
-                                       for v in values]))
+                out.copy_(torch.stack([
+                    v.to(out.device, torch.float64) if isinstance(v, torch.Tensor)
+                    else torch.full((), v, dtype=torch.float64, device=out.device)
+                    for v in values]))
+
+
+def _on_host(t: torch.Tensor) -> bool:
+    """Whether ``t`` is counted with numpy (CPU) rather than torch kernels (a device)."""
+    return t.device.type == "cpu"
 
 
 def _key(mask: torch.Tensor | None) -> tuple[object, ...] | None:

@@ -1,4 +1,4 @@
-"""Per-iteration values (distance, loss, lr) buffered on the model's device.
+"""Per-iteration values (distance, flips, explored, loss, lr) buffered on the model's device.
 
 Every optimizer step adds one row; rows go to the writer thread in blocks, copied to pinned
 host memory without a device sync on CUDA. A block is handed off when a chunk row of snapshots
@@ -43,6 +43,9 @@ class IterationBuffer:
         Recorded parameters (columns of ``distance``).
     track_distance : bool
         Whether distances are handed off.
+    track_exploration : bool
+        Whether ``flips`` and ``explored`` (sparse layers; columns like ``distance``) are
+        handed off.
     size : int
         Rows held before a hand-off is due.
     interval : float
@@ -50,13 +53,18 @@ class IterationBuffer:
     """
 
     def __init__(self, device: torch.device, n_params: int, track_distance: bool,
-                 size: int = 1024, interval: float = math.inf) -> None:
+                 size: int = 1024, interval: float = math.inf,
+                 track_exploration: bool = False) -> None:
         self.device, self.size, self.track_distance = device, size, track_distance
+        self.track_exploration = track_exploration
         self.interval = interval
         self.due = False  # set when a chunk row of snapshots went to the writer
         self._deadline = time.monotonic() + interval
         self.distance = torch.full((size, n_params), float("nan"), dtype=torch.float64,
                                    device=device)
+        shape = (size, n_params) if track_exploration else (0, n_params)
+        self.flips = torch.full(shape, float("nan"), dtype=torch.float64, device=device)
+        self.explored = torch.full(shape, float("nan"), dtype=torch.float64, device=device)
         self.loss = torch.full((size,), float("nan"), dtype=torch.float64, device=device)
         self.lr = np.full(size, np.nan)
         self.n, self.loss_seen = 0, False
@@ -99,8 +107,9 @@ class IterationBuffer:
     def take(self, last_step: int) -> tuple[int, dict[str, Any], Any]:
         """Empty the buffer: ``(first iteration, values, cuda event or None)``.
 
-        ``values`` holds ``iterations`` and ``lr`` (numpy), and ``distance`` / ``loss`` as
-        host tensors (filled asynchronously on CUDA until the event completes).
+        ``values`` holds ``iterations`` and ``lr`` (numpy), and ``distance`` / ``flips`` /
+        ``explored`` / ``loss`` as host tensors (filled asynchronously on CUDA until the event
+        completes).
         """
         k = self.n
         first = last_step - k + 1
@@ -108,6 +117,9 @@ class IterationBuffer:
                                   "lr": self.lr[:k].copy()}
         if self.track_distance:
             values["distance"] = _to_host(self.distance[:k])
+        if self.track_exploration:
+            values["flips"] = _to_host(self.flips[:k])
+            values["explored"] = _to_host(self.explored[:k])
         if self.loss_seen:
             values["loss"] = _to_host(self.loss[:k])
         event = None

@@ -42,6 +42,7 @@ from .distributed import (
     resolve_rank,
 )
 from .exit import register_exit
+from .exploration import ExplorationTracker
 from .iterations import IterationBuffer
 from .misuse import check_still_dense, dense_params, double_step_error
 from .opening import open_writer, run_attrs
@@ -61,6 +62,15 @@ class Recorder:
     Snapshots are taken at step 0 (construction), every ``every`` optimizer steps, at
     :meth:`checkpoint` and at :meth:`close`. A background thread compresses and writes them;
     the training thread only copies the recorded elements into a bounded host buffer.
+
+    A model with sparse masks (``<attr>_mask`` buffers, :func:`~weightscope.sparse.sparsify`)
+    also gets the exact exploration of every masked parameter at every optimizer step,
+    ``flips`` and ``explored`` (:data:`~weightscope.schema.FLIPS`,
+    :data:`~weightscope.schema.EXPLORED`; counted from the masks at construction by
+    :class:`~weightscope.record.exploration.ExplorationTracker`). Attach the Recorder after
+    the sparsifier (or call :meth:`step` after ``optimizer.step()``) so that a step's counts
+    see that step's rewiring. On resume the ever-participated set restarts from the mask at
+    the resume step (``flips`` stays exact).
 
     Parameters
     ----------
@@ -141,9 +151,12 @@ class Recorder:
             distance_cls(self._selected) if self.config.track_distance else None)
         self._pipeline = self._new_pipeline(writer, point, nonfinite)
         self._step = self._last_snapshot = point.step
+        self._exploration = (ExplorationTracker([m for _, m in self._capture.sources()])
+                             if self._capture.has_mask else None)  # never sharded (refused)
         self._iters = IterationBuffer(self._capture.device, len(self.layout.names),
                                       self.config.track_distance,
-                                      interval=self.config.flush_seconds / 2)
+                                      interval=self.config.flush_seconds / 2,
+                                      track_exploration=self._exploration is not None)
         if point.row < 0:  # a new run, or one that crashed before its first snapshot was stored
             self._snapshot()
         _OPEN.add(self)
@@ -302,6 +315,9 @@ class Recorder:
         k = self._iters.add()
         if self._distance is not None:
             self._distance.update(self._iters.distance[k], sources)
+        if self._exploration is not None:
+            self._exploration.update([m for _, m in sources])
+            self._exploration.write(self._iters.flips[k], self._iters.explored[k])
         if loss is not None:
             self._iters.log_loss(loss)
         if lr is not None:
