@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import weakref
 from pathlib import Path
 
@@ -70,3 +71,23 @@ def test_a_forked_child_forgets_its_parents_recorders():
     if pid == 0:  # the child: exits at once with what it would abort at exit
         os._exit(len(live))
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 and len(live) == 1
+
+
+def test_the_early_abort_waits_while_a_thread_of_the_program_runs():
+    from weightscope.record import exit as record_exit
+
+    class Fake:
+        path, aborted = "run.zarr", 0
+
+        def abort(self):
+            self.aborted += 1
+
+    fake, release = Fake(), threading.Event()
+    busy = threading.Thread(target=release.wait)  # non-daemon: it may still be recording
+    busy.start()
+    record_exit._abort_early([fake])
+    assert fake.aborted == 0  # left to the atexit-time abort, after threads are joined
+    release.set()
+    busy.join()
+    record_exit._abort_early([fake])
+    assert fake.aborted == 1

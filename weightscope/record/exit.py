@@ -8,13 +8,14 @@ snapshots. Inside a script, ``close()`` (or a ``with`` block) raises the error w
 happens instead. A child made by ``os.fork`` leaves its parent's Recorders alone.
 
 When: the abort runs among the threading module's exit calls (``threading._register_atexit``,
-CPython's hook that :mod:`concurrent.futures` uses too), before thread pools refuse new work
-and before non-daemon threads are joined; at :mod:`atexit` time the store's chunk pool no
-longer accepts writes, so nothing could be stored there. Python fixes a script's exit status
-before its exit handlers run, so the only way to change it is :func:`os._exit`, called from an
-:mod:`atexit` handler after the standard streams and :mod:`logging` are flushed; exit handlers
-registered before weightscope was imported (they run after this one) are skipped in that
-case only.
+CPython's hook that :mod:`concurrent.futures` uses too), before thread pools refuse new work;
+at :mod:`atexit` time the store's chunk pool no longer accepts writes, so nothing could be
+stored there. While another non-daemon thread of the program still runs (it may still
+record), the abort waits for :mod:`atexit`, as before, where a failure is as loud. Python
+fixes a script's exit status before its exit handlers run, so the only way to change it is
+:func:`os._exit`, called from an :mod:`atexit` handler after the standard streams and
+:mod:`logging` are flushed; exit handlers registered before weightscope was imported (they
+run after this one) are skipped in that case only.
 
 Examples
 --------
@@ -35,7 +36,7 @@ held: [Errno 28] No space left on device
 from __future__ import annotations
 
 import atexit
-import concurrent.futures.thread  # noqa: F401  (its exit call is registered before ours)
+import concurrent.futures.thread  # its exit call is registered before ours: runs after it
 import os
 import sys
 import threading
@@ -57,12 +58,11 @@ class _Abortable(Protocol):
 def register_exit(recorders: MutableSet[Any]) -> None:
     """At exit, abort the Recorders in ``recorders`` (a live set) and exit 1 if one fails."""
     forget_in_children(recorders)
+    atexit.register(_exit_status)  # runs last: after the late abort below
+    atexit.register(_abort_at_exit, recorders)  # whatever the early abort left
     register = getattr(threading, "_register_atexit", None)
-    if register is None:  # not CPython: at atexit time, as before
-        atexit.register(_abort_at_exit, recorders)
-    else:
-        register(_abort_at_exit, recorders)
-    atexit.register(_exit_status)
+    if register is not None:  # CPython: early, while thread pools accept work
+        register(_abort_early, recorders)
 
 
 def forget_in_children(recorders: MutableSet[Any]) -> None:
@@ -83,6 +83,15 @@ def abort_all(recorders: Iterable[_Abortable]) -> list[str]:
             failures.append(f"weightscope: error: the Recorder of '{rec.path}' was not closed "
                             f"and could not store what it held: {_one_line(err)}")
     return failures
+
+
+def _abort_early(recorders: Iterable[_Abortable]) -> None:
+    """Abort unless a thread of the program still runs (it may be using a Recorder: those
+    are aborted at :mod:`atexit` time, once threads are joined, as before)."""
+    workers = getattr(concurrent.futures.thread, "_threads_queues", {})
+    if not any(t is not threading.current_thread() and not t.daemon and t.is_alive()
+               and t not in workers for t in threading.enumerate()):
+        _abort_at_exit(recorders)
 
 
 def _abort_at_exit(recorders: Iterable[_Abortable]) -> None:
