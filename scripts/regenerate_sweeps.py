@@ -16,7 +16,9 @@ store keeps them), and the timings then count only the runs of the last invocati
 marks them "resumed"); a sweep directory whose runs were made at another commit is not
 resumed (remove it, or pass ``--mixed``). The commit is ``git rev-parse --short HEAD``, with
 ``+dirty`` when ``weightscope/`` or ``cli/`` differ from it (numbers of a dirty tree are not a
-commit's numbers: commit first).
+commit's numbers: commit first). The commands import ``weightscope`` and its CLI from the
+checkout the script lies in, so a clean ``git worktree`` regenerates its own commit's numbers
+with another checkout's virtual environment.
 
 Usage (the documented numbers: 3 seeds, the sweeps' default steps, about 30 min of 2-core CPU)::
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import io
 import os
 import resource
@@ -39,6 +42,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -204,9 +208,19 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+@functools.cache
+def _env() -> dict[str, str]:
+    """The environment of the commands: ``weightscope`` and ``weightscope_cli`` imported from
+    this checkout (a worktree's, not the one an editable install points to)."""
+    shim = Path(tempfile.mkdtemp(prefix="regenerate-sweeps-"))
+    (shim / "weightscope_cli").symlink_to(ROOT / "cli", target_is_directory=True)
+    paths = [str(ROOT), str(shim), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
 def _run(cmd: list[str]) -> None:
     print("+", shlex.join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    subprocess.run(cmd, check=True, cwd=ROOT, env=_env())
 
 
 def _now() -> str:
