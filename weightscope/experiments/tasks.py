@@ -109,7 +109,7 @@ TASKS: dict[str, Task] = {
         "test error", lambda n: load_mnist1d(num_samples=n), _mnist_build, model_family),
     "lm": Task(
         "lm", ("transformer",),
-        {"arch": "transformer", "width": lm.DEFAULT_LM_WIDTH, "recipe": "adamw", "lr": 5e-3,
+        {"arch": "transformer", "width": lm.DEFAULT_LM_WIDTH, "recipe": "adamw", "lr": 2e-3,
          "steps": 800, "batch_size": 32, "num_samples": 10_000},
         "validation next-token error", lambda n: lm.load_corpus(num_samples=n), _lm_build,
         lambda arch, n: lm.lm_family(n)),
