@@ -83,7 +83,7 @@ DEMO_NOTES: dict[str, str] = {
 }
 #: Settings that replace the recipe's preset for a task other than MNIST-1D.
 TASK_PRESETS: dict[str, dict[str, object]] = {
-    "lm": {"task": "lm", "arch": "transformer", "recipe": "adamw", "lr": 5e-3,
+    "lm": {"task": "lm", "arch": "transformer", "recipe": "adamw", "lr": 2e-3,
            "weight_decay": None, "steps": 800, "every": 8, "batch_size": 32,
            "num_samples": 10_000},
 }
