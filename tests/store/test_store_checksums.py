@@ -106,6 +106,20 @@ def test_a_fifo_in_place_of_a_chunk_is_refused_without_hanging(tmp_path: Path) -
     assert out.stdout.strip().endswith("c/0/0")
 
 
+def test_a_symlink_loop_or_a_fifo_metadata_file_is_refused(tmp_path: Path) -> None:
+    path = _run(tmp_path)
+    chunk = _chunk(path, "step")
+    chunk.unlink()
+    chunk.symlink_to(chunk)  # ELOOP when followed
+    with pytest.raises(CorruptRunError, match="not a regular file"):
+        _ = open_run(path).step.values
+    meta = path / "zarr.json"
+    meta.unlink()
+    os.mkfifo(meta)  # opening it to read would block
+    with pytest.raises(CorruptRunError, match=r"zarr.json' is not a regular file"):
+        open_run(path)
+
+
 def test_planted_symlinks_at_temporary_names_are_not_followed(tmp_path: Path) -> None:
     path = _run(tmp_path)
     victim = tmp_path / "victim.txt"

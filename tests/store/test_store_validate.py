@@ -93,6 +93,19 @@ def test_negative_distance_is_refused_and_nan_kept(tmp_path: Path) -> None:
         open_run(write_run(tmp_path / "nan.zarr", W, distance=dist)).distance.values, dist)
     dist[3, 0] = -0.5
     path = write_run(tmp_path / "neg.zarr", W, distance=dist)
-    with pytest.raises(CorruptRunError, match=r"'distance' must not be negative; got -0.5"):
+    with pytest.raises(CorruptRunError, match=r"'distance' must be finite and not negative "
+                                              r".*; got -0.5"):
         _ = open_run(path).distance.values
     assert [d.array for d in verify_run(path).damaged] == ["distance"]
+    dist[3, 0] = np.inf  # the writer stores an unknown distance as NaN, never Inf
+    path = write_run(tmp_path / "inf.zarr", W, distance=dist)
+    with pytest.raises(CorruptRunError, match=r"must be finite.*; got inf"):
+        _ = open_run(path).distance.values
+
+
+def test_steps_must_increase_strictly(tmp_path: Path) -> None:
+    path = write_run(tmp_path / "run.zarr", W)
+    zarr.open_array(Path(path) / "step", mode="r+")[:3] = [0, 2, 1]
+    with pytest.raises(CorruptRunError, match=r"'step' must increase strictly.*row 2.*got 1"):
+        open_run(path)
+    assert "'step' must increase" in verify_run(path).damaged[0].reason

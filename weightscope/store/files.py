@@ -84,10 +84,13 @@ def crc32c_trailer(parts: Sequence[np.ndarray], zeros: int = 0) -> np.ndarray:
 def is_regular_file(path: str | os.PathLike[str]) -> bool | None:
     """Whether ``path`` is a regular file (following links); None if nothing is there.
 
-    Readers check this before opening a chunk: a FIFO or device in its place would block or
-    never end a read.
+    Readers check this before opening a chunk or metadata file: a FIFO or device in its place
+    would block or never end a read; a symlink loop or any other path that cannot be followed
+    is not a regular file either.
     """
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
     except FileNotFoundError:
         return None
+    except OSError:  # a symlink loop (ELOOP), a path through a file (ENOTDIR)...
+        return False

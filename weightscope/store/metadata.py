@@ -5,8 +5,9 @@ within the arrays' rows: ``valid_steps: 30.7`` is refused, not read as 30);
 :func:`check_arrays` checks that the arrays' shapes agree, that no size is beyond what a real
 run reaches (:data:`weightscope.schema.MAX_WEIGHTS` and its siblings), and the parameters
 (unique names, element counts that match ``param_shapes``). :func:`check_values` adds the
-checks of the values themselves, lazily: a parameter id out of range or a negative distance
-raises when the block holding it is read (NaN distances stay: they mark unknown steps).
+checks of the values themselves, lazily: a parameter id out of range or a negative or infinite
+distance raises when the block holding it is read (NaN distances stay: they mark unknown
+steps); steps and iterations that do not increase strictly are refused at once.
 Each refusal is a :class:`~weightscope.errors.CorruptRunError` naming the rule, the value
 and the fix.
 
@@ -125,7 +126,9 @@ def _check_params(arrays: dict[str, Any], attrs: dict[str, Any], n_weights: int,
 
 
 def check_values(ds: Any, where: str) -> Any:
-    """``ds`` with lazy checks: parameter ids in range, distances not negative."""
+    """``ds`` with lazy checks: parameter ids in range, distances finite or NaN and not
+    negative; and at once: steps and iterations strictly increasing."""
+    _check_increasing(ds, where)
     n_params = ds.sizes.get(schema.PARAM, 0)
     checks = {schema.PARAM_ID: (_ids_in_range, n_params), schema.DISTANCE: (_not_negative,)}
     for name, (check, *args) in checks.items():
@@ -148,6 +151,22 @@ def _ids_in_range(block: np.ndarray, n_params: int, where: str) -> np.ndarray:
 
 
 def _not_negative(block: np.ndarray, where: str) -> np.ndarray:
-    if block.size and (block < 0).any():
-        _refuse(where, "'distance' must not be negative", float(block[block < 0][0]))
+    bad = (block < 0) | np.isinf(block)  # the writer stores an unknown distance as NaN
+    if block.size and bad.any():
+        _refuse(where, "'distance' must be finite and not negative (NaN: unknown)",
+                float(block[bad][0]))
     return block
+
+
+def _check_increasing(ds: Any, where: str) -> None:
+    """``step`` and ``iteration`` (in memory: they index the dataset) strictly increase
+    from 0 or more: a reordered or repeated step would silently misplace snapshots."""
+    for name in (schema.STEP, schema.ITERATION):
+        if name not in ds.coords or not ds.sizes.get(name):
+            continue
+        values = np.asarray(ds[name].values)
+        bad = np.flatnonzero(np.diff(values) <= 0)
+        if values[0] < 0 or bad.size:
+            at = 0 if values[0] < 0 else int(bad[0]) + 1
+            _refuse(where, f"'{name}' must increase strictly from 0 or more (at row {at})",
+                    int(values[at]))

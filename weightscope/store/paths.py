@@ -37,12 +37,14 @@ import zarr.storage
 
 from .. import schema
 from ..errors import (
+    CorruptRunError,
     NotARunError,
     RunNotFoundError,
     StorageAccessError,
     StorageError,
     WeightscopeError,
 )
+from .files import is_regular_file
 
 __all__ = ["StorageAccessError", "StorageError", "exists", "is_url", "last_write",
            "local_path", "open_group", "run_size_bytes", "storage_errors"]
@@ -148,6 +150,14 @@ def _missing(path: PathLike, storage_options: dict[str, Any] | None) -> str:
     return "the path does not exist"
 
 
+def _check_metadata_file(meta: Path) -> None:
+    """Refuse a group metadata file that is not a regular file (a FIFO would block the read)."""
+    if is_regular_file(meta) is False:
+        raise CorruptRunError(
+            f"'{meta}' is not a regular file (a FIFO, device, directory or symlink loop is in "
+            "its place). Remove it and restore the run from a backup.")
+
+
 def open_group(
     path: PathLike, mode: str = "r", storage_options: dict[str, Any] | None = None
 ) -> zarr.Group:
@@ -177,6 +187,8 @@ def open_group(
                 f"no run at '{path}': {_missing(path, storage_options)}. Check the path, or "
                 "record a run there with weightscope.Recorder."
             )
+        if mode != "w" and not is_url(path):
+            _check_metadata_file(local_path(path) / "zarr.json")
         try:
             return zarr.open_group(_store(path, mode, storage_options), mode=mode,
                                    zarr_format=3)

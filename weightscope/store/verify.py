@@ -96,9 +96,18 @@ def verify_run(path: paths.PathLike, *,
         try:
             with corrupt_errors(where):
                 check_arrays(arrays, attrs, where)
+                _check_order(arrays, where)
         except SchemaError as err:
             report.damaged.append(Damage("", "", str(err)))
     return report
+
+
+def _check_order(arrays: dict[str, zarr.Array], where: str) -> None:
+    """Steps and iterations strictly increasing (8 bytes a row: read whole)."""
+    import xarray as xr
+
+    names = [n for n in (schema.STEP, schema.ITERATION) if n in arrays]
+    check_values(xr.Dataset(coords={n: (n, arrays[n][:]) for n in names}), where)
 
 
 def _read_chunk(arr: zarr.Array, idx: tuple[int, ...], name: str, n_params: int,
