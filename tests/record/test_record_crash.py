@@ -26,7 +26,8 @@ def _kill_at(path: Path, step: int, delay: float) -> None:
     proc = subprocess.Popen([sys.executable, str(WORKER), str(path), str(STEPS), str(EVERY)],
                             stdout=subprocess.PIPE, text=True, env=env)
     for line in proc.stdout:
-        if int(line) >= step:
+        word = line.split()[0]
+        if word.isdigit() and int(word) >= step:
             break
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
