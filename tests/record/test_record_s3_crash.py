@@ -30,7 +30,9 @@ def _record_until_killed(url: str, env: dict[str, str]) -> int:
                             stdout=subprocess.PIPE, text=True, env=env)
     last = 0
     for line in proc.stdout:
-        last = int(line)
+        if not line.split()[0].isdigit():  # start / closing / done
+            continue
+        last = int(line.split()[0])
         if last >= KILL_AT:
             break
     proc.send_signal(signal.SIGKILL)
