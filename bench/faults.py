@@ -1,0 +1,226 @@
+"""Fault injection against the run store: kills, two writers, full disks, damaged stores.
+
+Long cases of issue 14's fault suite (fast ones are in ``tests/store`` and
+``tests/record/test_record_crash.py``); prints a summary table of counts:
+
+- **kill -9** of a recording process (``tests/_support/crash_worker.py``: the tests' tiny model,
+  every=3, ``flush_seconds`` 0.2) at a moment drawn uniformly from the start of the Recorder's
+  construction to the end of its ``close()`` (as timed on an unkilled run). Every store must
+  open (or not exist, killed before creation completed), hold a contiguous prefix bit-exact
+  against a deterministic replay of the same training, and resume to a complete run, itself
+  bit-exact. Flush lateness: how much older than ``flush_seconds`` the first uncommitted
+  snapshot was when the process died.
+- **two writers** (processes): overwrite and resume of a live run are refused with
+  ``RunLockedError`` and the live run completes bit-exact; two processes creating one run at
+  once: one wins, the other is refused, the run is the winner's.
+- **full disk**: a Recorder of 0.8 MB snapshots on a 5 MB tmpfs and on a 16 MB loop-mounted
+  ext4 (skipped with a line where mounting is not permitted): the process fails loudly
+  (``WriterError``, non-zero exit), the run holds every committed snapshot bit-exact and
+  verifies clean.
+- **damaged stores** (``bench/faults_damage.py``): ``weightscope verify / info / analyze`` in a
+  subprocess with a timeout: each an exit-2 one-liner or the good run's result.
+- **first-flush disk use**: bytes on disk / bytes of data after a run's first flush.
+
+Run:  python bench/faults.py [--kills 50] [--dir DIR] [--only kills,writers,disk,damage,flush]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests" / "_support"), str(ROOT / "bench")]
+
+import faults_damage  # noqa: E402
+import faults_disk  # noqa: E402
+from testutil import sgd, tiny_model, train, weight_history, worker_env  # noqa: E402
+
+import weightscope as ws  # noqa: E402
+from weightscope.record import resume_step  # noqa: E402
+
+STEPS, EVERY, FLUSH = 120, 3, 0.2
+WORKER = ROOT / "tests" / "_support" / "crash_worker.py"
+COUNTS: dict[str, dict[str, int]] = {}
+
+
+def count(section: str, outcome: str) -> None:
+    COUNTS.setdefault(section, {}).setdefault(outcome, 0)
+    COUNTS[section][outcome] += 1
+
+
+def check_prefix(path: Path, hist: dict[str, np.ndarray]) -> int:
+    """Assert the run at ``path`` is a contiguous, bit-exact prefix of the replay; its rows."""
+    ds = ws.open_run(path)
+    steps = ds.step.values
+    grid = [*range(0, STEPS + 1, EVERY), STEPS]
+    assert steps.tolist() == grid[: len(steps)], f"not a prefix: {steps.tolist()}"
+    for pid, name in enumerate(ds.param.values):
+        assert np.array_equal(ds.w.values[:, ds.param_id.values == pid], hist[name][steps]), name
+    n = ds.sizes["iteration"]
+    assert ds.iteration.values.tolist() == list(range(1, n + 1))
+    return len(steps)
+
+
+def resume(path: Path) -> None:
+    start = resume_step(path) if path.exists() else 0
+    model = tiny_model()
+    opt = train(model, start, optimizer=sgd(model))  # the replay stands for the checkpoint
+    with ws.Recorder(path, model, every=EVERY, resume=path.exists()) as rec:
+        train(model, STEPS, start=start, optimizer=opt,
+              after_step=lambda s, loss, o: rec.step(loss=loss))
+
+
+def run_worker(path: Path, kill_after: float | None) -> tuple[list[tuple[str, float]], float]:
+    """Start the worker; SIGKILL it ``kill_after`` s after it reports ``start``. Returns its
+    lines (word, time) and the kill time (monotonic; inf if it was not killed)."""
+    proc = subprocess.Popen([sys.executable, str(WORKER), str(path), str(STEPS), str(EVERY),
+                             str(FLUSH)], stdout=subprocess.PIPE, text=True, env=worker_env())
+    lines: list[tuple[str, float]] = []
+    killed = float("inf")
+    assert proc.stdout is not None
+    first = proc.stdout.readline().split()
+    lines.append((first[0], float(first[1])))
+    if kill_after is not None:
+        time.sleep(kill_after)
+        killed = time.monotonic()
+        proc.send_signal(signal.SIGKILL)
+    for line in proc.stdout:
+        word, t = line.split()
+        lines.append((word, float(t)))
+    proc.wait()
+    return lines, killed
+
+
+def kills(root: Path, n: int, rng: random.Random) -> list[float]:
+    """``n`` kills at uniform moments of construction..close; the lateness of each flush."""
+    hist = weight_history(STEPS)
+    lines, _ = run_worker(root / "ref.zarr", None)  # how long construction..close takes
+    span = lines[-1][1] - lines[0][1]
+    late: list[float] = []
+    for i in range(n):
+        path = root / f"kill{i}.zarr"
+        lines, killed = run_worker(path, rng.uniform(0, span))
+        words = [w for w, _ in lines]
+        phase = ("finished" if "done" in words else "close" if "closing" in words
+                 else "training" if len(words) > 1 else "construction")
+        count("kill -9", f"landed in {phase}")
+        try:
+            rows = check_prefix(path, hist) if path.exists() else 0
+            count("kill -9", "store opens, bit-exact prefix" if path.exists()
+                  else "no run (killed before it was created)")
+            late.append(_lateness(lines, rows, killed))
+            resume(path)
+            check_prefix(path, hist)
+            assert ws.open_run(path).attrs["complete"] is True
+            count("kill -9", "resumed to a complete bit-exact run")
+        except Exception as err:
+            count("kill -9", "FAILED")
+            print(f"  kill {i} ({phase}): {type(err).__name__}: {err}")
+        shutil.rmtree(path, ignore_errors=True)
+    return late
+
+
+def _lateness(lines: list[tuple[str, float]], rows: int, killed: float) -> float:
+    """Seconds past ``FLUSH`` that the first uncommitted snapshot waited before the kill."""
+    snaps = [t for w, t in lines if w.isdigit() and (int(w) % EVERY == 0)]
+    start = [t for w, t in lines if w == "start"]
+    times = start[:1] + snaps  # row 0 is the initial weights, taken at construction
+    if rows >= len(times) or killed == float("inf"):
+        return 0.0
+    return max(0.0, killed - times[rows] - FLUSH)
+
+
+def two_writers(root: Path) -> None:
+    hist = weight_history(STEPS)
+    for mode in ("overwrite=True", "resume=True"):
+        path = root / f"two-{mode[:4]}.zarr"
+        proc = subprocess.Popen([sys.executable, str(WORKER), str(path), str(STEPS), str(EVERY),
+                                 str(FLUSH)], stdout=subprocess.PIPE, text=True,
+                                env=worker_env())
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.split()[0] == "30":
+                break
+        second = _second_writer(path, mode)
+        proc.communicate()
+        ok = check_prefix(path, hist) == len(range(0, STEPS + 1, EVERY)) and ws.open_run(
+            path).attrs["complete"] is True
+        count("two writers", f"{mode} on a live run: {second}; live run "
+                             f"{'complete, bit-exact' if ok else 'DAMAGED'}")
+    for i in range(5):
+        path = root / f"race{i}.zarr"
+        procs = [subprocess.Popen([sys.executable, str(WORKER), str(path), str(STEPS),
+                                   str(EVERY), str(FLUSH)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=worker_env())
+                 for _ in range(2)]
+        outs = [p.communicate() for p in procs]
+        won = [p.returncode == 0 and "done" in o for p, (o, _) in zip(procs, outs)]
+        refused = [("RunLockedError" in e or "RunExistsError" in e) for _, e in outs]
+        ok = sum(won) == 1 and sum(refused) == 1 and check_prefix(path, hist) == len(
+            range(0, STEPS + 1, EVERY))
+        count("two writers", "simultaneous create: one wins, one refused, run intact"
+              if ok else f"simultaneous create FAILED (won {won}, refused {refused})")
+
+
+def _second_writer(path: Path, mode: str) -> str:
+    code = (f"import sys; sys.path.insert(0, {str(WORKER.parent)!r}); "
+            "from testutil import tiny_model; import weightscope as ws; "
+            f"ws.Recorder({str(path)!r}, tiny_model(), every={EVERY}, {mode})")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=worker_env())
+    return "refused (RunLockedError)" if "RunLockedError" in out.stderr else (
+        f"NOT refused (exit {out.returncode})")
+
+
+def print_table(late: list[float]) -> None:
+    print("\nsummary (counts)")
+    for section, outcomes in COUNTS.items():
+        for outcome, k in outcomes.items():
+            print(f"  {section:14s} {k:4d}  {outcome}")
+    if late:
+        arr = np.array(late)
+        print(f"  flush lateness past flush_seconds={FLUSH} over {len(arr)} kills: max "
+              f"{arr.max():.3f} s, 95th percentile {np.quantile(arr, 0.95):.3f} s, "
+              f"{int((arr > 0.1).sum())} later than 0.1 s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kills", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=14)
+    ap.add_argument("--dir", default=None, help="where the runs are written (default: /tmp)")
+    ap.add_argument("--only", default="kills,writers,disk,damage,flush")
+    args = ap.parse_args()
+    only = set(args.only.split(","))
+    root = Path(tempfile.mkdtemp(prefix="ws-faults-", dir=args.dir))
+    late: list[float] = []
+    t0 = time.monotonic()
+    try:
+        if "flush" in only:
+            faults_disk.first_flush(root, count)
+        if "damage" in only:
+            faults_damage.run_cases(root, count)
+        if "writers" in only:
+            two_writers(root)
+        if "disk" in only:
+            faults_disk.full_disks(root, count)
+        if "kills" in only:
+            late = kills(root, args.kills, random.Random(args.seed))
+    finally:
+        print_table(late)
+        print(f"({time.monotonic() - t0:.0f} s)")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
