@@ -48,6 +48,8 @@ def test_impossible_sizes_are_refused_before_anything_is_allocated(tmp_path: Pat
     t0 = time.perf_counter()
     with pytest.raises(CorruptRunError, match=r"at most 68719476736 weights.*got 10{12}"):
         open_run(path)
+    report = verify_run(path)  # sizes checked before any chunk is read: no 1e12-weight loop
+    assert report.chunks == 0 and "at most 68719476736 weights" in report.damaged[0].reason
     assert time.perf_counter() - t0 < 10
     _edit(path, lambda d: d["chunk_grid"]["configuration"].update(chunk_shape=[1, 10**12]), "w")
     with pytest.raises(CorruptRunError, match=r"a chunk of 'w' must hold at most"):

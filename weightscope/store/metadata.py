@@ -30,7 +30,7 @@ from .. import schema
 from .._validate import check_int
 from ..errors import CorruptRunError
 
-__all__ = ["capacities", "check_arrays", "check_values", "committed_lengths"]
+__all__ = ["capacities", "check_arrays", "check_sizes", "check_values", "committed_lengths"]
 
 _FIX = "The run's metadata is damaged: restore the run from a backup or re-record it."
 _LENGTHS = {schema.STEP: schema.VALID_STEPS, schema.ITERATION: schema.VALID_ITERATIONS}
@@ -71,6 +71,14 @@ def check_arrays(arrays: dict[str, Any], attrs: dict[str, Any], where: str) -> N
 
     ``arrays`` maps names to zarr arrays (only ``param`` and ``numel`` are read: small).
     """
+    sizes = check_sizes(arrays, where)
+    if schema.PARAM in arrays and schema.NUMEL in arrays:
+        _check_params(arrays, attrs, sizes.get(schema.WEIGHT, 0), where)
+
+
+def check_sizes(arrays: dict[str, Any], where: str) -> dict[str, int]:
+    """Sizes within reach and shapes that agree (metadata only, no chunk read); the size of
+    each shared dimension."""
     for name, arr in arrays.items():
         chunk = math.prod(arr.chunks) * arr.dtype.itemsize if arr.dtype.itemsize else 0
         if chunk > schema.MAX_CHUNK_BYTES:
@@ -83,8 +91,7 @@ def check_arrays(arrays: dict[str, Any], attrs: dict[str, Any], where: str) -> N
     if sizes.get(schema.PARAM, 0) > schema.MAX_PARAMS:
         _refuse(where, f"a run has at most {schema.MAX_PARAMS} parameters",
                 sizes[schema.PARAM])
-    if schema.PARAM in arrays and schema.NUMEL in arrays:
-        _check_params(arrays, attrs, sizes.get(schema.WEIGHT, 0), where)
+    return sizes
 
 
 def _dimension_sizes(arrays: dict[str, Any], where: str) -> dict[str, int]:

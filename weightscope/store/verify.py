@@ -29,7 +29,13 @@ from .. import schema
 from ..errors import CorruptRunError, SchemaError
 from . import paths
 from .integrity import corrupt_errors
-from .metadata import capacities, check_arrays, check_values, committed_lengths
+from .metadata import (
+    capacities,
+    check_arrays,
+    check_sizes,
+    check_values,
+    committed_lengths,
+)
 from .view import CommittedView
 
 __all__ = ["Damage", "VerifyReport", "verify_run"]
@@ -82,6 +88,7 @@ def verify_run(path: paths.PathLike, *,
             view = zarr.open_group(CommittedView(group.store, committed), mode="r",
                                    zarr_format=3)
             arrays = dict(view.arrays())
+            check_sizes(arrays, where)  # before reading: 1e12 weights are not read chunk by chunk
     except SchemaError as err:  # damaged metadata: its chunks cannot be found
         report.damaged.append(Damage("", "", str(err)))
         return report
