@@ -9,7 +9,11 @@ the one command that makes its numbers, then the one that draws them::
 and copies ``OUT/NAME/NAME.csv`` to ``DOCS/sweeps/NAME.csv`` (first line: a ``#`` comment with
 the commit, date, timings and the command; read it with ``pandas.read_csv(path,
 comment="#")`` or :func:`read_table`) and ``OUT/NAME/NAME.png`` to
-``DOCS/figures/sweep-NAME.png``. ``DOCS/sweeps/README.md`` is then rendered from the header lines
+``DOCS/figures/sweep-NAME.png`` (and ``NAME-explored.png``, error vs explored fraction, where
+plot-sweep drew it). Besides the sweeps, :data:`VARIANTS` names documented variants
+(``exploit-step``, ``exploit-constant``: the exploit sweep under another learning-rate
+schedule; ``methods-lm``: the methods sweep on the language-model task).
+``DOCS/sweeps/README.md`` is then rendered from the header lines
 of every CSV there (one owner: the CSV says where its numbers come from). Sweeps resume: an
 interrupted regeneration run again with the same arguments repeats no finished run (the sweep
 store keeps them), and the timings then count only the runs of the last invocation (the README
@@ -53,6 +57,13 @@ from weightscope.experiments.sweeps import SWEEPS
 ROOT = Path(__file__).resolve().parent.parent
 #: Fields of a CSV's provenance line, in order; ``command`` is last (it holds spaces).
 FIELDS = ("commit", "date", "runs", "wall_s", "cpu_s", "resumed", "command")
+#: Documented variants of a sweep: name in docs -> (sweep, extra ``weightscope sweep`` options).
+VARIANTS = {
+    "exploit-step": ("exploit", ("--schedule", "step")),
+    "exploit-constant": ("exploit", ("--schedule", "constant")),
+    "methods-lm": ("methods", ("--task", "lm")),
+}
+NAMES = (*SWEEPS, *VARIANTS)
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -100,9 +111,11 @@ def _git(*args: str) -> str:
 
 
 def sweep_command(name: str, out: Path, seeds: int, workers: int, steps: int | None) -> list[str]:
-    """The command that runs sweep ``name`` into ``out / name``."""
-    cmd = ["weightscope", "sweep", name, "--out", _shown(out / name), "--seeds", str(seeds),
-           "--workers", str(workers)]
+    """The command that runs sweep ``name`` (a sweep or one of its :data:`VARIANTS`) into
+    ``out / name``."""
+    sweep, extra = VARIANTS.get(name, (name, ()))
+    cmd = ["weightscope", "sweep", sweep, *extra, "--out", _shown(out / name), "--seeds",
+           str(seeds), "--workers", str(workers)]
     return cmd + (["--steps", str(steps)] if steps is not None else [])
 
 
@@ -118,18 +131,22 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, str]:
     fields = {"commit": args.commit, "date": _now(), "runs": str(_stored_runs(args.out / name)),
               "wall_s": f"{wall:.0f}", "cpu_s": f"{cpu:.0f}", "resumed": str(before),
               "command": shlex.join(cmd)}
-    publish(name, args.out / name, args.docs, fields)
+    publish(name, VARIANTS.get(name, (name,))[0], args.out / name, args.docs, fields)
     return fields
 
 
-def publish(name: str, directory: Path, docs: Path, fields: dict[str, str]) -> None:
-    """Copy the sweep's CSV (with its provenance line) and PNG into ``docs``."""
+def publish(name: str, sweep: str, directory: Path, docs: Path, fields: dict[str, str]) -> None:
+    """Copy the CSV (with its provenance line) and PNGs that ``plot-sweep`` wrote for
+    ``sweep`` in ``directory`` into ``docs`` under ``name``."""
     (docs / "sweeps").mkdir(parents=True, exist_ok=True)
     (docs / "figures").mkdir(parents=True, exist_ok=True)
     line = "# " + " ".join(f"{k} {fields[k]}" for k in FIELDS) + "\n"
-    body = (directory / f"{name}.csv").read_text()
+    body = (directory / f"{sweep}.csv").read_text()
     (docs / "sweeps" / f"{name}.csv").write_text(line + body)
-    shutil.copyfile(directory / f"{name}.png", docs / "figures" / f"sweep-{name}.png")
+    shutil.copyfile(directory / f"{sweep}.png", docs / "figures" / f"sweep-{name}.png")
+    explored = directory / f"{sweep}-explored.png"  # error vs explored fraction, sparse sweeps
+    if explored.exists():
+        shutil.copyfile(explored, docs / "figures" / f"sweep-{name}-explored.png")
 
 
 def render_readme(docs: Path) -> str:
@@ -138,8 +155,10 @@ def render_readme(docs: Path) -> str:
     out.write(_README_HEAD)
     out.write("| sweep | commit | date | runs | wall | CPU | command |\n")
     out.write("|---|---|---|---|---|---|---|\n")
-    for name in SWEEPS:
+    for name in NAMES:
         path = docs / "sweeps" / f"{name}.csv"
+        if name in VARIANTS and not path.exists():
+            continue
         p = provenance(path) if path.exists() else {}
         if not p:
             out.write(f"| {name} | (no provenance: made before the regeneration script) "
@@ -230,8 +249,8 @@ def _now() -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", nargs="+", choices=SWEEPS, default=list(SWEEPS), metavar="NAME",
-                    help=f"sweeps to regenerate (default: all of {', '.join(SWEEPS)})")
+    ap.add_argument("--only", nargs="+", choices=NAMES, default=list(NAMES), metavar="NAME",
+                    help=f"sweeps to regenerate (default: all of {', '.join(NAMES)})")
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "sweeps",
                     help="where the sweep directories go (default: out/sweeps, git-ignored; "
                          "resumed)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import shlex
 from pathlib import Path
 from types import ModuleType
 
@@ -53,7 +54,7 @@ def test_provenance_round_trip(script: ModuleType, tmp_path: Path) -> None:
     fields = {"commit": "abc1234+dirty", "date": "2026-12-06T01:00Z", "runs": "8",
               "wall_s": "60", "cpu_s": "90", "resumed": "2",
               "command": "weightscope sweep blocks --out out/blocks --seeds 1 --steps 20"}
-    script.publish("blocks", out, docs, fields)
+    script.publish("blocks", "blocks", out, docs, fields)
     assert script.provenance(docs / "sweeps" / "blocks.csv") == fields
     assert script.read_table(io.StringIO((docs / "sweeps" / "blocks.csv").read_text())).shape == (
         1, 5)
@@ -61,3 +62,20 @@ def test_provenance_round_trip(script: ModuleType, tmp_path: Path) -> None:
     assert row == ["| blocks | abc1234+dirty | 2026-12-06T01:00Z | 8 | 1.0 min (resumed; 2 runs "
                    "before) | 1.5 min | `weightscope sweep blocks --out out/blocks --seeds 1 "
                    "--steps 20` |"]
+
+
+def test_variant_command_and_publish(script: ModuleType, tmp_path: Path) -> None:
+    cmd = script.sweep_command("exploit-step", Path("/tmp/sw"), 3, 2, None)
+    assert cmd[:5] == ["weightscope", "sweep", "exploit", "--schedule", "step"]
+    assert "/tmp/sw/exploit-step" in cmd
+    out, docs = tmp_path / "exploit-step", tmp_path / "docs"
+    out.mkdir()
+    (out / "exploit.csv").write_text("series,x,mean,std,n\nFIX,0.5,0.1,0.0,1\n")
+    for png in ("exploit.png", "exploit-explored.png"):
+        (out / png).write_bytes(b"png")
+    fields = dict.fromkeys(script.FIELDS, "1") | {"command": shlex.join(cmd)}
+    script.publish("exploit-step", "exploit", out, docs, fields)
+    assert script.provenance(docs / "sweeps" / "exploit-step.csv") == fields
+    assert (docs / "figures" / "sweep-exploit-step-explored.png").exists()
+    assert "| exploit-step |" in script.render_readme(docs)
+    assert "| methods-lm |" not in script.render_readme(docs)  # variants only once made
