@@ -30,6 +30,11 @@ Full run (about 40 min on 2 cores shared at load average ~20; ~6 GB of disk unde
 Smoke run (a minute; the targets on size are then not met by construction)::
 
     .venv/bin/python bench/scale.py --steps 10 --reps 1 --snapshots 6 --width 16
+
+Where the sampled every=1 cost goes (CPU per step of the training thread, of ``rec.step()`` and
+of its gathers, and of the other threads: the writer and its chunk pool; Linux only)::
+
+    .venv/bin/python bench/scale.py --split --steps 80
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -142,6 +148,54 @@ def overhead(width: int, steps: int, reps: int, root: Path) -> None:
                   f"{'met' if ratio <= target else 'MISSED'}) {spread(times, name, base)}")
 
 
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of each thread of this process (Linux ``/proc``), by thread id."""
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                out[tid] = int(f.read().split()[0]) / 1e9
+        except OSError:  # the thread ended meanwhile
+            pass
+    return out
+
+
+def split(width: int, steps: int, root: Path) -> None:
+    """Per-step CPU of sampled every=1 recording: training step, rec.step(), its gathers
+    (``Capture.copy_into``), and the other threads (writer, chunk pool) while it runs."""
+    from weightscope.record.capture import Capture
+
+    model, step = make_run(width)
+    step()
+    gathers = [0.0]
+    copy_into = Capture.copy_into
+
+    def timed(self: Capture, *args: object, **kwargs: object) -> None:
+        t = time.thread_time()
+        copy_into(self, *args, **kwargs)  # type: ignore[arg-type]
+        gathers[0] += time.thread_time() - t
+
+    Capture.copy_into = timed  # type: ignore[method-assign]
+    try:
+        with ws.Recorder(root / "split.zarr", model, every=1, sample=SAMPLE,
+                         track_distance=False) as rec:
+            gathers[0], train, record, before = 0.0, 0.0, 0.0, _thread_cpu()
+            for _ in range(steps):
+                t0 = time.thread_time()
+                step()
+                t1 = time.thread_time()
+                rec.step()
+                train, record = train + t1 - t0, record + time.thread_time() - t1
+            after, main = _thread_cpu(), str(threading.get_native_id())
+    finally:
+        Capture.copy_into = copy_into  # type: ignore[method-assign]
+    others = sum(v - before.get(k, 0.0) for k, v in after.items() if k != main)
+    ms = 1e3 / steps
+    print(f"split: {steps} steps, CPU ms per step: training {train * ms:.2f}, rec.step() "
+          f"{record * ms:.3f} (gathers {gathers[0] * ms:.3f}), other threads {others * ms:.3f}"
+          f"; recording / training {(record + others) / train:.3f}")
+
+
 def big_run(width: int, snapshots: int, path: Path) -> int:
     """Phase 2: record ``snapshots`` full snapshots every 10 steps; returns the weight count."""
     model, step = make_run(width)
@@ -209,6 +263,8 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=64, help="ResNet width (64: ResNet-18)")
     ap.add_argument("--skip-overhead", action="store_true", help="phases 2-4 only")
     ap.add_argument("--overhead-only", action="store_true", help="phase 1 only")
+    ap.add_argument("--split", action="store_true",
+                    help="only the per-step CPU split of sampled every=1 recording")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     ap.add_argument("--dir", default=".", help="where the temporary runs are written")
     args = ap.parse_args()
@@ -219,6 +275,9 @@ def main() -> None:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} "
               f"CPUs, load average {load}; resnet18(width={args.width}), batch {BATCH} "
               f"at 32x32; runs in {root}")
+        if args.split:
+            split(args.width, args.steps, root)
+            return
         if not args.skip_overhead:
             overhead(args.width, args.steps, args.reps, root)
         if args.overhead_only:
