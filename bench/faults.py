@@ -21,7 +21,10 @@ Long cases of issue 14's fault suite (fast ones are in ``tests/store`` and
   subprocess with a timeout: each an exit-2 one-liner or the good run's result.
 - **first-flush disk use**: bytes on disk / bytes of data after a run's first flush.
 
-Run:  python bench/faults.py [--kills 50] [--dir DIR] [--only kills,writers,disk,damage,flush]
+Run:  python bench/faults.py [--kills 50] [--steps 120] [--dir DIR]
+      [--only kills,writers,disk,damage,flush]
+(``--steps``: optimizer steps of each recording; fewer make a kill cycle shorter. SIGTERM and
+SIGINT, even for a background run, stop it with the summary of what ran printed.)
 """
 
 from __future__ import annotations
@@ -54,8 +57,10 @@ COUNTS: dict[str, dict[str, int]] = {}
 
 
 def count(section: str, outcome: str) -> None:
+    """Count one outcome and print it at once (a stopped run keeps its counts in its log)."""
     COUNTS.setdefault(section, {}).setdefault(outcome, 0)
     COUNTS[section][outcome] += 1
+    print(f"  [{section}] {outcome} (now {COUNTS[section][outcome]})", flush=True)
 
 
 def check_prefix(path: Path, hist: dict[str, np.ndarray]) -> int:
@@ -101,12 +106,12 @@ def run_worker(path: Path, kill_after: float | None) -> tuple[list[tuple[str, fl
     return lines, killed
 
 
-def kills(root: Path, n: int, rng: random.Random) -> list[float]:
-    """``n`` kills at uniform moments of construction..close; the lateness of each flush."""
+def kills(root: Path, n: int, rng: random.Random, late: list[float]) -> None:
+    """``n`` kills at uniform moments of construction..close; appends each flush's lateness
+    to ``late`` as it goes (a stopped run keeps the ones measured)."""
     hist = weight_history(STEPS)
     lines, _ = run_worker(root / "ref.zarr", None)  # how long construction..close takes
     span = lines[-1][1] - lines[0][1]
-    late: list[float] = []
     for i in range(n):
         path = root / f"kill{i}.zarr"
         lines, killed = run_worker(path, rng.uniform(0, span))
@@ -119,22 +124,26 @@ def kills(root: Path, n: int, rng: random.Random) -> list[float]:
             count("kill -9", "store opens, bit-exact prefix" if path.exists()
                   else "no run (killed before it was created)")
             late.append(_lateness(lines, rows, killed))
+            print(f"  kill {i}: {phase}, {rows} rows kept, lateness {late[-1]:.3f} s",
+                  flush=True)
             resume(path)
-            check_prefix(path, hist)
+            assert check_prefix(path, hist) == STEPS // EVERY + 1, "resumed run incomplete"
             assert ws.open_run(path).attrs["complete"] is True
             count("kill -9", "resumed to a complete bit-exact run")
         except Exception as err:
             count("kill -9", "FAILED")
             print(f"  kill {i} ({phase}): {type(err).__name__}: {err}")
         shutil.rmtree(path, ignore_errors=True)
-    return late
 
 
 def _lateness(lines: list[tuple[str, float]], rows: int, killed: float) -> float:
     """Seconds past ``FLUSH`` that the first uncommitted snapshot waited before the kill."""
+    steps = [t for w, t in lines if w.isdigit()]
     snaps = [t for w, t in lines if w.isdigit() and (int(w) % EVERY == 0)]
-    start = [t for w, t in lines if w == "start"]
-    times = start[:1] + snaps  # row 0 is the initial weights, taken at construction
+    # row 0 (the initial weights) is taken at the end of construction, for which the worker
+    # prints no line: it is timed at step 1's line (a step later; a kill in construction
+    # has no lateness)
+    times = steps[:1] + snaps
     if rows >= len(times) or killed == float("inf"):
         return 0.0
     return max(0.0, killed - times[rows] - FLUSH)
@@ -194,13 +203,34 @@ def print_table(late: list[float]) -> None:
               f"{int((arr > 0.1).sum())} later than 0.1 s")
 
 
+def _set_steps(steps: int) -> None:
+    global STEPS
+    if steps <= 30 or steps % EVERY:
+        raise SystemExit(f"--steps must be a multiple of {EVERY} over 30 (the second writer "
+                         f"starts at step 30), got {steps}")
+    STEPS = steps
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGINT end the run through ``main``'s ``finally`` (table printed); a shell
+    starts background jobs with SIGINT ignored, so both handlers are set explicitly."""
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(f"stopped by signal {signum}")
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=50)
     ap.add_argument("--seed", type=int, default=14)
+    ap.add_argument("--steps", type=int, default=STEPS,
+                    help=f"optimizer steps of each recording (a multiple of {EVERY} over 30)")
     ap.add_argument("--dir", default=None, help="where the runs are written (default: /tmp)")
     ap.add_argument("--only", default="kills,writers,disk,damage,flush")
     args = ap.parse_args()
+    _set_steps(args.steps)
+    _stop_on_signals()
     only = set(args.only.split(","))
     root = Path(tempfile.mkdtemp(prefix="ws-faults-", dir=args.dir))
     late: list[float] = []
@@ -215,9 +245,10 @@ def main() -> None:
         if "disk" in only:
             faults_disk.full_disks(root, count)
         if "kills" in only:
-            late = kills(root, args.kills, random.Random(args.seed))
+            kills(root, args.kills, random.Random(args.seed), late)
     finally:
         print_table(late)
+        print(f"(--steps {STEPS}, --kills {args.kills}, --seed {args.seed}, --only {args.only})")
         print(f"({time.monotonic() - t0:.0f} s)")
         shutil.rmtree(root, ignore_errors=True)
 
