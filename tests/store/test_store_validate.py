@@ -111,3 +111,17 @@ def test_steps_must_increase_strictly(tmp_path: Path) -> None:
     with pytest.raises(CorruptRunError, match=r"'step' must increase strictly.*row 2.*got 1"):
         open_run(path)
     assert "'step' must increase" in verify_run(path).damaged[0].reason
+
+
+def test_weight_indices_beyond_their_parameter_are_refused_when_read(tmp_path: Path) -> None:
+    path = write_run(tmp_path / "run.zarr", W, params={"a": 10, "b": 20})
+    np.testing.assert_array_equal(open_run(path).index.values, [*range(10), *range(20)])
+    zarr.open_array(path / "index", mode="r+")[12] = 20  # weight 12: index 2 of 'b' (numel 20)
+    ds = open_run(path)
+    with pytest.raises(CorruptRunError, match=r"'index' must be a weight's flat index within "
+                                              r"its parameter.*\(19 for weight 12.*; got 20"):
+        _ = ds.index.values
+    assert "'index' must be" in verify_run(path).damaged[0].reason
+    zarr.open_array(path / "index", mode="r+")[12] = -1
+    with pytest.raises(CorruptRunError, match=r"'index' must be.*; got -1"):
+        _ = open_run(path).index.values

@@ -5,9 +5,10 @@ within the arrays' rows: ``valid_steps: 30.7`` is refused, not read as 30);
 :func:`check_arrays` checks that the arrays' shapes agree, that no size is beyond what a real
 run reaches (:data:`weightscope.schema.MAX_WEIGHTS` and its siblings), and the parameters
 (unique names, element counts that match ``param_shapes``). :func:`check_values` adds the
-checks of the values themselves, lazily: a parameter id out of range or a negative or infinite
-distance raises when the block holding it is read (NaN distances stay: they mark unknown
-steps); steps and iterations that do not increase strictly are refused at once.
+checks of the values themselves, lazily: a parameter id out of range, a weight index outside
+its parameter (:func:`check_indices`) or a negative or infinite distance raises when the block
+holding it is read (NaN distances stay: they mark unknown steps); steps and iterations that do
+not increase strictly are refused at once.
 Each refusal is a :class:`~weightscope.errors.CorruptRunError` naming the rule, the value
 and the fix.
 
@@ -30,7 +31,8 @@ from .. import schema
 from .._validate import check_int
 from ..errors import CorruptRunError
 
-__all__ = ["capacities", "check_arrays", "check_sizes", "check_values", "committed_lengths"]
+__all__ = ["capacities", "check_arrays", "check_indices", "check_sizes", "check_values",
+           "committed_lengths"]
 
 _FIX = "The run's metadata is damaged: restore the run from a backup or re-record it."
 _LENGTHS = {schema.STEP: schema.VALID_STEPS, schema.ITERATION: schema.VALID_ITERATIONS}
@@ -133,8 +135,9 @@ def _check_params(arrays: dict[str, Any], attrs: dict[str, Any], n_weights: int,
 
 
 def check_values(ds: Any, where: str) -> Any:
-    """``ds`` with lazy checks: parameter ids in range, distances finite or NaN and not
-    negative; and at once: steps and iterations strictly increasing."""
+    """``ds`` with lazy checks: parameter ids in range, weight indices within their parameter,
+    distances finite or NaN and not negative; and at once: steps and iterations strictly
+    increasing."""
     _check_increasing(ds, where)
     n_params = ds.sizes.get(schema.PARAM, 0)
     checks = {schema.PARAM_ID: (_ids_in_range, n_params), schema.DISTANCE: (_not_negative,)}
@@ -146,7 +149,54 @@ def check_values(ds: Any, where: str) -> Any:
                 if hasattr(var.data, "map_blocks") else check(var.values, *args, where=where))
         ds = ds.assign({name: var.copy(data=data)}) if name in ds.data_vars else (
             ds.assign_coords({name: var.copy(data=data)}))
-    return ds
+    return _with_index_check(ds, where)
+
+
+def _with_index_check(ds: Any, where: str) -> Any:
+    """``ds`` whose ``index`` raises when read if a value is outside its parameter (lazily,
+    block by block with the already checked ``param_id``; ``numel`` is small: read now)."""
+    if not all(n in ds.variables for n in (schema.INDEX, schema.PARAM_ID, schema.NUMEL)):
+        return ds
+    numel = np.asarray(ds[schema.NUMEL].values)
+    index, pid = ds[schema.INDEX].variable, ds[schema.PARAM_ID].variable
+    if hasattr(index.data, "map_blocks"):
+        import dask.array as da
+
+        ids = pid.data if hasattr(pid.data, "map_blocks") else da.from_array(
+            np.asarray(pid.values), chunks=index.data.chunks)
+        data = da.map_blocks(check_indices, index.data, ids, numel, where=where,
+                             dtype=index.dtype)
+    else:
+        data = check_indices(np.asarray(index.values), np.asarray(pid.values), numel, where)
+    var = index.copy(data=data)
+    return (ds.assign({schema.INDEX: var}) if schema.INDEX in ds.data_vars
+            else ds.assign_coords({schema.INDEX: var}))
+
+
+def check_indices(index: np.ndarray, param_id: np.ndarray, numel: np.ndarray,
+                  where: str) -> np.ndarray:
+    """``index`` (weights' flat indices in their parameters, aligned with ``param_id``), or
+    :class:`CorruptRunError` if one is outside ``[0, numel)`` of its parameter.
+
+    Examples
+    --------
+    >>> check_indices(np.array([0, 9]), np.array([0, 0]), np.array([10]), "'r'")
+    array([0, 9])
+    >>> check_indices(np.array([10]), np.array([0]), np.array([10]), "'r'")
+    Traceback (most recent call last):
+    ...
+    weightscope.errors.CorruptRunError: 'r': 'index' must be a weight's flat index...; got 10...
+    """
+    if not index.size:
+        return index
+    limit = np.take(np.asarray(numel), param_id, mode="clip")  # ids checked on their own
+    bad = (index < 0) | (index >= limit)
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        _refuse(where, f"'index' must be a weight's flat index within its parameter, from 0 "
+                       f"to its 'numel' - 1 ({int(limit[at]) - 1} for weight {at} of this "
+                       "block)", int(index[at]))
+    return index
 
 
 def _ids_in_range(block: np.ndarray, n_params: int, where: str) -> np.ndarray:

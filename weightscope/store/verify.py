@@ -32,6 +32,7 @@ from .integrity import corrupt_errors
 from .metadata import (
     capacities,
     check_arrays,
+    check_indices,
     check_sizes,
     check_values,
     committed_lengths,
@@ -104,6 +105,7 @@ def verify_run(path: paths.PathLike, *,
             with corrupt_errors(where):
                 check_arrays(arrays, attrs, where)
                 _check_order(arrays, where)
+                _check_indices(arrays, where)
         except SchemaError as err:
             report.damaged.append(Damage("", "", str(err)))
     return report
@@ -115,6 +117,18 @@ def _check_order(arrays: dict[str, zarr.Array], where: str) -> None:
 
     names = [n for n in (schema.STEP, schema.ITERATION) if n in arrays]
     check_values(xr.Dataset(coords={n: (n, arrays[n][:]) for n in names}), where)
+
+
+def _check_indices(arrays: dict[str, zarr.Array], where: str) -> None:
+    """Every ``index`` within its parameter's ``numel`` (read a stored chunk at a time)."""
+    if not all(n in arrays for n in (schema.INDEX, schema.PARAM_ID, schema.NUMEL)):
+        return
+    numel = np.asarray(arrays[schema.NUMEL][:])
+    index, ids = arrays[schema.INDEX], arrays[schema.PARAM_ID]
+    step = max(int(index.chunks[0]), 1)
+    for lo in range(0, index.shape[0], step):
+        check_indices(np.asarray(index[lo:lo + step]), np.asarray(ids[lo:lo + step]), numel,
+                      where)
 
 
 def _read_chunk(arr: zarr.Array, idx: tuple[int, ...], name: str, n_params: int,
