@@ -289,7 +289,7 @@ def _batches(
     while left > 0:
         order = torch.randperm(x.shape[0], generator=generator)[:used].to(device)
         xs = x[order].view(per_epoch, config.batch_size, *x.shape[1:])
-        ys = y[order].view(per_epoch, config.batch_size)
+        ys = y[order].view(per_epoch, config.batch_size, *y.shape[1:])
         for i in range(min(per_epoch, left)):
             yield xs[i], ys[i]
         left -= per_epoch
