@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from weightscope.errors import CorruptRunError
-from weightscope.store import Layout, RunWriter, open_run, verify_run
+from weightscope.store import Layout, RunWriter, open_run, run_size_bytes, verify_run
 from weightscope.testing import random_walks, write_run
 
 W = random_walks(6, 300, seed=1)
@@ -149,3 +149,13 @@ def test_damaged_array_metadata_is_one_corrupt_run_error(tmp_path: Path) -> None
     (path / "step" / "zarr.json").write_text(json.dumps(meta))
     with pytest.raises(CorruptRunError):
         open_run(path)
+
+
+def test_size_on_disk_counts_a_symlink_not_its_target(tmp_path: Path) -> None:
+    path = Path(write_run(tmp_path / "run.zarr", random_walks(4, 30, seed=1)))
+    size = run_size_bytes(path)
+    chunk = next(p for p in sorted((path / "w" / "c").rglob("*")) if p.is_file())
+    n = chunk.stat().st_size
+    chunk.unlink()
+    chunk.symlink_to(chunk.parent / "nowhere")  # dangling: `info` died on it (exit 1)
+    assert run_size_bytes(path) == size - n + len(str(chunk.parent / "nowhere"))

@@ -221,8 +221,17 @@ def run_size_bytes(path: PathLike, storage_options: dict[str, Any] | None = None
             return int(fs.du(root, total=True))
     total = 0
     for dirpath, _, files in os.walk(local_path(path)):
-        total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
+        total += sum(_file_bytes(os.path.join(dirpath, f)) for f in files)
     return total
+
+
+def _file_bytes(path: str) -> int:
+    """A file's own size (a symlink's, never its target's: a dangling one is no error);
+    0 for one a live writer renamed away meanwhile."""
+    try:
+        return os.lstat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def last_write(path: PathLike, storage_options: dict[str, Any] | None = None) -> float | None:
