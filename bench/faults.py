@@ -10,7 +10,8 @@ Long cases of issue 14's fault suite (fast ones are in ``tests/store`` and
   against a deterministic replay of the same training, and resume to a complete run, itself
   bit-exact. Flush lateness: how much older than ``flush_seconds`` the first uncommitted
   snapshot was when the process died.
-- **two writers** (processes): overwrite and resume of a live run are refused with
+- **two writers** (processes): overwrite and resume of a live run (its writer stopped with
+  SIGSTOP at step 30, so it is live whatever the load) are refused with
   ``RunLockedError`` and the live run completes bit-exact; two processes creating one run at
   once: one wins, the other is refused, the run is the winner's.
 - **full disk**: a Recorder of 0.8 MB snapshots on a 5 MB tmpfs and on a 16 MB loop-mounted
@@ -160,7 +161,13 @@ def two_writers(root: Path) -> None:
         for line in proc.stdout:
             if line.split()[0] == "30":
                 break
-        second = _second_writer(path, mode)
+        # the live writer is stopped (its lock held) while the second one tries: a second
+        # writer that starts slower than the live run's remaining steps still meets it live
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            second = _second_writer(path, mode)
+        finally:
+            proc.send_signal(signal.SIGCONT)
         proc.communicate()
         ok = check_prefix(path, hist) == len(range(0, STEPS + 1, EVERY)) and ws.open_run(
             path).attrs["complete"] is True
