@@ -31,6 +31,10 @@ Smoke run (a minute; the targets on size are then not met by construction)::
 
     .venv/bin/python bench/scale.py --steps 10 --reps 1 --snapshots 6 --width 16
 
+Phase 4 alone on a kept run (``--snapshots`` must be its snapshot count)::
+
+    .venv/bin/python bench/scale.py --decay-only RUN --snapshots 115
+
 Where the sampled every=1 cost goes (CPU per step of the training thread, of ``rec.step()`` and
 of its gathers, and of the other threads: the writer and its chunk pool; Linux only)::
 
@@ -229,11 +233,11 @@ def timed_child(argv: list[str]) -> tuple[float, float, float, str]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024 / GIB, out
 
 
-DECAY = """import sys, time
+DECAY = """import json, sys, time
 import weightscope as ws
 from weightscope.analyze.decay import decay_time
 t0 = time.perf_counter()
-ds = ws.open_run(sys.argv[1])
+ds = ws.open_run(sys.argv[1], chunks=json.loads(sys.argv[2]))
 dt = decay_time(ds).compute()
 print(dt.sizes["weight"], dt.attrs["max_lag"], time.perf_counter() - t0)
 """
@@ -245,14 +249,22 @@ def analyses(path: Path, out: Path, n: int, snapshots: int) -> None:
     wall, cpu, rss, _ = timed_child([cli, "analyze", str(path), "--out", str(out)])
     print(f"3. weightscope analyze: {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {rss:.2f} GiB "
           f"(target < 2: {'met' if rss < 2 else 'MISSED'})")
-    wall, cpu, rss, text = timed_child([sys.executable, "-c", DECAY, str(path)])
-    weights, lag, inner = text.split()
-    cells = int(weights) * snapshots
-    rate = cells / float(inner) / 1e6
-    print(f"4. decay_time of all {int(weights):,} weights x {snapshots} snapshots (max_lag "
-          f"{lag}): {float(inner):.1f} s ({wall:.1f} s with imports), {rate:.1f} M "
-          f"weight-snapshots/s wall (target >= 40: {'met' if rate >= 40 else 'MISSED'}), "
-          f"{cells / cpu / 1e6:.1f} M per CPU s; peak RSS {rss:.2f} GiB")
+    decay_rate(path, snapshots)
+
+
+def decay_rate(path: Path, snapshots: int) -> None:
+    """Phase 4: ``decay_time`` of every weight, with the run opened at its stored chunks
+    (the default) and in whole-time columns (``open_run(path, chunks={"step": -1})``)."""
+    for chunks in ("null", '{"step": -1}'):
+        wall, cpu, rss, text = timed_child([sys.executable, "-c", DECAY, str(path), chunks])
+        weights, lag, inner = text.split()
+        cells = int(weights) * snapshots
+        rate = cells / float(inner) / 1e6
+        print(f"4. decay_time of all {int(weights):,} weights x {snapshots} snapshots (max_lag "
+              f"{lag}, open_run chunks={chunks}): {float(inner):.1f} s ({wall:.1f} s with "
+              f"imports), {rate:.1f} M weight-snapshots/s wall (target >= 40: "
+              f"{'met' if rate >= 40 else 'MISSED'}), {cells / cpu / 1e6:.1f} M per CPU s; "
+              f"peak RSS {rss:.2f} GiB")
 
 
 def main() -> None:
@@ -263,6 +275,8 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=64, help="ResNet width (64: ResNet-18)")
     ap.add_argument("--skip-overhead", action="store_true", help="phases 2-4 only")
     ap.add_argument("--overhead-only", action="store_true", help="phase 1 only")
+    ap.add_argument("--decay-only", metavar="RUN",
+                    help="only phase 4, on an existing run of --snapshots snapshots")
     ap.add_argument("--split", action="store_true",
                     help="only the per-step CPU split of sampled every=1 recording")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
@@ -275,6 +289,9 @@ def main() -> None:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} "
               f"CPUs, load average {load}; resnet18(width={args.width}), batch {BATCH} "
               f"at 32x32; runs in {root}")
+        if args.decay_only:
+            decay_rate(Path(args.decay_only), args.snapshots)
+            return
         if args.split:
             split(args.width, args.steps, root)
             return
