@@ -21,9 +21,14 @@ Long cases of issue 14's fault suite (fast ones are in ``tests/store`` and
 - **damaged stores** (``bench/faults_damage.py``): ``weightscope verify / info / analyze`` in a
   subprocess with a timeout: each an exit-2 one-liner or the good run's result.
 - **first-flush disk use**: bytes on disk / bytes of data after a run's first flush.
+- **flush deadline** (``deadline``): the kill workers' 2 KB buffer commits every snapshot at
+  once, so this case times the deadline itself: a Recorder with a 256 MB buffer (never full:
+  only ``flush_seconds`` commits) and a thread polling the run's ``valid_steps`` every 5 ms;
+  lateness = when a snapshot became visible on disk - when ``step()`` took it -
+  ``flush_seconds``.
 
 Run:  python bench/faults.py [--kills 50] [--steps 120] [--dir DIR]
-      [--only kills,writers,disk,damage,flush]
+      [--only kills,writers,disk,damage,flush,deadline]
 (``--steps``: optimizer steps of each recording; fewer make a kill cycle shorter. SIGTERM and
 SIGINT, even for a background run, stop it with the summary of what ran printed.)
 """
@@ -198,6 +203,50 @@ def _second_writer(path: Path, mode: str) -> str:
         f"NOT refused (exit {out.returncode})")
 
 
+def deadline(root: Path, steps: int = 600, pause: float = 0.01) -> None:
+    """Lateness past ``FLUSH`` of every snapshot of a Recorder whose buffer never fills."""
+    import json
+    import threading
+
+    path, taken, seen = root / "deadline.zarr", {}, {}
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            try:
+                n = json.loads((path / "zarr.json").read_text())["attributes"]["valid_steps"]
+            except (OSError, ValueError, KeyError):
+                n = 0
+            now = time.monotonic()
+            for row in range(n):
+                seen.setdefault(row, now)
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    model = tiny_model()
+    with ws.Recorder(path, model, every=EVERY, flush_seconds=FLUSH, buffer_mb=256) as rec:
+        taken[0] = time.monotonic()
+
+        def after(s: int, loss: object, _opt: object) -> None:
+            rec.step(loss=loss)
+            if s % EVERY == 0:
+                taken[s // EVERY] = time.monotonic()
+            time.sleep(pause)
+        train(model, steps, after_step=after)
+        time.sleep(2 * FLUSH)  # the last snapshots are committed by the deadline, not close
+    done.set()
+    watcher.join()
+    late = np.array([seen.get(r, np.inf) - t - FLUSH for r, t in sorted(taken.items())])
+    for row_late in late:
+        count("flush deadline", "snapshot on disk within flush_seconds of step()"
+              if row_late <= 0 else "LATE by <= 0.1 s" if row_late <= 0.1 else "LATE by > 0.1 s")
+    print(f"  flush deadline (flush_seconds={FLUSH}, buffer 256 MB, {steps} steps): "
+          f"{len(late)} snapshots, {int((late > 0).sum())} late, max lateness "
+          f"{max(late.max(), 0.0):.3f} s, 95th percentile {max(np.quantile(late, 0.95), 0):.3f}"
+          " s", flush=True)
+
+
 def print_table(late: list[float]) -> None:
     print("\nsummary (counts)")
     for section, outcomes in COUNTS.items():
@@ -234,7 +283,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=STEPS,
                     help=f"optimizer steps of each recording (a multiple of {EVERY} over 30)")
     ap.add_argument("--dir", default=None, help="where the runs are written (default: /tmp)")
-    ap.add_argument("--only", default="kills,writers,disk,damage,flush")
+    ap.add_argument("--only", default="kills,writers,disk,damage,flush,deadline")
     args = ap.parse_args()
     _set_steps(args.steps)
     _stop_on_signals()
@@ -251,6 +300,8 @@ def main() -> None:
             two_writers(root)
         if "disk" in only:
             faults_disk.full_disks(root, count)
+        if "deadline" in only:
+            deadline(root)
         if "kills" in only:
             kills(root, args.kills, random.Random(args.seed), late)
     finally:
