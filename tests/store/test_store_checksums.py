@@ -159,3 +159,22 @@ def test_size_on_disk_counts_a_symlink_not_its_target(tmp_path: Path) -> None:
     chunk.unlink()
     chunk.symlink_to(chunk.parent / "nowhere")  # dangling: `info` died on it (exit 1)
     assert run_size_bytes(path) == size - n + len(str(chunk.parent / "nowhere"))
+
+
+def test_a_failed_group_read_leaves_no_zarr_task_pending(tmp_path: Path) -> None:
+    """asyncio printed "Task was destroyed but it is pending!" after the CLI's one-line
+    error when the sibling reads of a failed group read were still pending at exit."""
+    import asyncio
+
+    from zarr.core import sync as zarr_sync
+
+    path = Path(write_run(tmp_path / "run.zarr", random_walks(4, 30, seed=1)))
+    (path / "w" / "zarr.json").write_text("{not json")
+    with pytest.raises(CorruptRunError, match=r"cannot be read: JSONDecodeError"):
+        open_run(path)
+
+    async def pending() -> int:
+        return len(asyncio.all_tasks() - {asyncio.current_task()})
+    loop = zarr_sync.loop[0]
+    assert loop is not None
+    assert asyncio.run_coroutine_threadsafe(pending(), loop).result(5) == 0
