@@ -245,6 +245,8 @@ def cli(command: str, run: Path, out: Path) -> tuple[str, str]:
         return "hang", ""
     err = [line for line in res.stderr.splitlines() if line.strip()]
     first = err[0][:160] if err else ""
+    if len(err) > 1:  # what the extra lines are, for the report
+        first += f" || {err[1][:100]}"
     if res.returncode < 0 or "Traceback" in res.stderr:
         return f"crash (rc {res.returncode})", first
     if res.returncode == 0:
