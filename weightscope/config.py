@@ -59,7 +59,8 @@ class RecorderConfig:
         Measure ``sum |w(s) - w(s-1)|`` over all elements of each recorded parameter at
         every step (of ``mask * w`` for sparse layers).
     flush_seconds : float, default 10.0
-        Longest time a snapshot stays in memory before it is written.
+        Age of the oldest buffered snapshot at which a flush starts; it is on disk after
+        that plus the time to write and commit it.
     buffer_mb : float, default 256
         Host memory for buffered snapshots (two chunk rows); larger runs get shorter chunks.
     compression : {"none", "lz4", "zstd"}, default "none"
