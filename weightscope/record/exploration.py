@@ -11,11 +11,9 @@ set of elements that ever had mask 1, and after each optimizer step counts
 It compares the masks themselves, so it counts right whoever changed them (the sparsifier, a
 user's ``weight_mask.fill_``, a checkpoint load). A mask whose tensor and version counter are
 those of the last step (a method that did not rewire, STATIC) is known unchanged: no pass over
-it. Otherwise the cost is three memory-bound passes over one-byte masks plus two counts. On
-CPU they run in numpy (one thread, ~1 us per call; ``count_nonzero`` is ~5x faster than
-torch's sum of bools, and torch's two-thread kernels stall on a busy machine); on a GPU they
-are torch kernels whose counts stay on the device (no sync). About 1-3 % of a SEARCH step of
-the 784-1024-1024-10 MLP (``bench/exploration.py``; ``docs/performance.md``, "Exploration").
+it. Otherwise the cost is three memory-bound passes over one-byte masks plus two counts, in
+numpy on CPU and as torch kernels whose counts stay on the device (no sync) on a GPU; why, and
+what it costs: ``docs/performance.md``, "Exploration".
 
 Examples
 --------
@@ -104,7 +102,7 @@ class ExplorationTracker:
     def _count(self, i: int, mask: torch.Tensor, prev: torch.Tensor) -> tuple[Count, Count]:
         scratch, ever = self._scratch[i], self._ever[i]
         assert scratch is not None and ever is not None  # set together with prev
-        if _on_host(mask):  # numpy: one thread, no dispatch cost (see the module)
+        if _on_host(mask):  # numpy (see the module)
             m, p, e, d = mask.numpy(), prev.numpy(), ever.numpy(), scratch.numpy()
             flips = int(np.count_nonzero(np.not_equal(m, p, out=d)))
             np.copyto(p, m)
