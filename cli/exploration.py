@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from matplotlib.figure import Figure
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -42,7 +41,7 @@ from weightscope.plot import exploration_figure
 from weightscope.plot.sweeps import explored_figure
 from weightscope.store import open_run
 
-from .outputs import run_labels, write_atomically
+from .outputs import name_metric, run_labels, save_figure, write_text
 from .progress import phases
 
 __all__ = ["explore_runs", "print_exploration", "sparse_explorations", "write_exploration",
@@ -88,13 +87,7 @@ def write_exploration(runs: Mapping[str, xr.Dataset], out: Path, fmt: str
         numbers = {label: exploration_summary(ex) for label, ex in explored.items()}
         fig = exploration_figure(explored)
     out.mkdir(parents=True, exist_ok=True)
-    return [_save(fig, out / f"exploration.{fmt}")], {"exploration": numbers}
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    """``fig`` saved to ``path`` atomically (:func:`~weightscope_cli.outputs.write_atomically`)."""
-    write_atomically(path, lambda f: fig.savefig(f, format=path.suffix.lstrip(".")))
-    return path
+    return [save_figure(fig, out / f"exploration.{fmt}")], {"exploration": numbers}
 
 
 def write_sweep_exploration(directory: Path, name: str, table: xr.Dataset,
@@ -105,18 +98,14 @@ def write_sweep_exploration(directory: Path, name: str, table: xr.Dataset,
     if "explored_fraction" not in table or not np.isfinite(
             table["explored_fraction"].values).any():
         return []
-    fig = explored_figure(table)
-    for ax in fig.axes:
-        ax.set_ylabel(ax.get_ylabel().replace("test error", metric))
-    written = [_save(fig, directory / f"{name}-explored.{fmt}") for fmt in ("png", "pdf")]
+    fig = name_metric(explored_figure(table), metric)
+    written = [save_figure(fig, directory / f"{name}-explored.{fmt}") for fmt in ("png", "pdf")]
     trend = {"sweep": name, "metric": metric, **exploration_trend(table),
              "note": f"Spearman rho of mean {metric} against mean explored fraction across "
                      "the sparse series, within each x (model size d) and pooled; negative: "
                      "wider search, lower error"}
-    path = directory / f"{name}-explored.json"
     text = json.dumps(_plain(trend), indent=1) + "\n"
-    write_atomically(path, lambda f: f.write(text.encode()))
-    return [*written, path]
+    return [*written, write_text(directory / f"{name}-explored.json", text)]
 
 
 def print_exploration(numbers: dict[str, Any]) -> None:

@@ -29,7 +29,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -38,6 +38,9 @@ from rich.table import Table
 from weightscope.analyze import Figure1Data, summary
 from weightscope.errors import ConfigError, arg
 from weightscope.plot import figure1
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 from .progress import phases
 
@@ -64,10 +67,9 @@ def write_outputs(data: Figure1Data, out: Path, fmt: str,
     fig_path, json_path = out / f"figure1.{fmt}", out / "summary.json"
     with phases("rendering Figure 1"):
         fig = figure1(data)
-        write_atomically(fig_path, lambda f: fig.savefig(f, format=fmt))
+        save_figure(fig, fig_path)
     numbers = {**summary(data), **(extra or {})}
-    text = json.dumps(numbers, indent=1) + "\n"
-    write_atomically(json_path, lambda f: f.write(text.encode()))
+    write_text(json_path, json.dumps(numbers, indent=1) + "\n")
     return [fig_path, json_path], numbers
 
 
@@ -128,6 +130,25 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """``fig`` saved to ``path`` atomically, in the format of its suffix; returns ``path``."""
+    write_atomically(path, lambda f: fig.savefig(f, format=path.suffix.lstrip(".")))
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """``text`` written to ``path`` atomically; returns ``path``."""
+    write_atomically(path, lambda f: f.write(text.encode()))
+    return path
+
+
+def name_metric(fig: Figure, metric: str) -> Figure:
+    """Relabel the y axes of a sweep figure (drawn as "test error") with the task's metric."""
+    for ax in fig.axes:
+        ax.set_ylabel(ax.get_ylabel().replace("test error", metric))
+    return fig
 
 
 def _umask() -> int:

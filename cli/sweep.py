@@ -14,7 +14,7 @@ from rich.table import Table
 from weightscope.errors import ConfigError
 
 from .base import app, handle_errors
-from .outputs import check_out, write_atomically
+from .outputs import check_out, name_metric, save_figure, write_text
 from .progress import bar
 from .storage import parse_value
 
@@ -96,19 +96,13 @@ def plot_sweep_command(
         raise ConfigError(f"'{directory}' holds no finished run yet. Run `weightscope sweep "
                           f"{store.name} --out {directory}` first.")
     table = sweep_table(runs)
-    fig = sweep_figure(table)
     metric = _metric(store.spec)
-    for ax in fig.axes:  # the figure says "test error"; name the task's metric
-        ax.set_ylabel(ax.get_ylabel().replace("test error", metric))
+    fig = name_metric(sweep_figure(table), metric)
     frame = table.to_dataframe().reset_index(drop=True)[table_columns(table)]
-    written = []
-    for ext in ("png", "pdf"):  # each file atomically (cli/outputs.py)
-        written.append(directory / f"{store.name}.{ext}")
-        write_atomically(written[-1], lambda f, ext=ext: fig.savefig(f, format=ext))
+    written = [save_figure(fig, directory / f"{store.name}.{ext}") for ext in ("png", "pdf")]
     for ext, text in (("csv", frame.to_csv(index=False)),
                       ("json", json.dumps(_summary(store, runs, frame), indent=1) + "\n")):
-        written.append(directory / f"{store.name}.{ext}")
-        write_atomically(written[-1], lambda f, text=text: f.write(text.encode()))
+        written.append(write_text(directory / f"{store.name}.{ext}", text))
     written += write_sweep_exploration(directory, store.name, table, metric)
     _print_table(store.name, frame, written, metric)
 
